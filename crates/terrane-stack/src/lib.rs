@@ -1,0 +1,30 @@
+//! The terrane stack language: YAML files with variables, modules, `for_each` / `count`,
+//! conditionals and `${...}` references, expanded into resource instances and a graph.
+//!
+//! Knows nothing of AWS: resource types are names here; their schemas are checked above.
+
+pub mod eval;
+pub mod expr;
+pub mod functions;
+pub mod graph;
+pub mod node;
+pub mod stack;
+pub mod syntax;
+
+pub use eval::{AttrLookup, Reference};
+pub use graph::StackGraph;
+pub use stack::{LoadOptions, OutputSpec, ResourceInstance, Stack, load_stack};
+pub use syntax::json_schema;
+
+/// The message of a YAML error without its location (which is reported separately).
+pub(crate) fn yaml_message(e: &serde_saphyr::Error) -> String {
+    let text = e.without_snippet().to_string();
+    // The library appends " at line L, column C"; the location is given on its own.
+    match text.find(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests;
