@@ -1,1 +1,178 @@
+//! Test support: a moto server on a free loopback port, started by the test itself and
+//! stopped when the guard drops, even when the test panics.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository root (where `.venv` lives).
+pub fn repo_root() -> PathBuf {
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !dir.join(".git").exists() && !dir.join("state-schema").is_dir() {
+        if !dir.pop() {
+            break;
+        }
+    }
+    dir
+}
+
+/// The moto server binary of the project's virtual environment, or `$TERRANE_MOTO_SERVER`.
+pub fn moto_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("TERRANE_MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    repo_root().join(".venv/bin/moto_server")
+}
+
+/// A running moto server. Dropping it kills the server.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+}
+
+impl Moto {
+    /// Starts moto on a free loopback port and waits until it answers.
+    pub fn start() -> Moto {
+        let bin = moto_binary();
+        assert!(
+            bin.exists(),
+            "moto server not found at {}: run scripts/setup.sh first (it installs moto into .venv)",
+            bin.display()
+        );
+        // A few tries: another process can take the port between choosing it and binding it.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = spawn(&bin, port);
+            if wait_ready(port, &mut child, Duration::from_secs(60)) {
+                return Moto { child, port };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("moto server did not start");
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Environment for a process (the terrane CLI, an SDK client) that talks to this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL".into(), self.endpoint()),
+            ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+            ("AWS_SESSION_TOKEN".into(), "testing".into()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
+        ]
+    }
+
+    /// Clears every resource in the server.
+    pub fn reset(&self) {
+        http_post(self.port, "/moto-api/reset", "");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn spawn(bin: &Path, port: u16) -> Child {
+    let mut cmd = Command::new(bin);
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env("MOTO_ALLOW_NONEXISTENT_REGION", "false");
+    kill_with_parent(&mut cmd);
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()))
+}
+
+/// Asks Linux to kill the server when the test process dies, even by SIGKILL, so that no
+/// server outlives a run whose guard never got to drop.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn kill_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches only the child being created.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kill_with_parent(_cmd: &mut Command) {}
+
+fn wait_ready(port: u16, child: &mut Child, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if http_get_ok(port, "/moto-api/") {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn request(port: u16, raw: &str) -> Option<String> {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    s.write_all(raw.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn http_get_ok(port: u16, path: &str) -> bool {
+    request(port, &format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"))
+        .is_some_and(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"))
+}
+
+/// A POST to the server's control API (reset, state manager).
+pub fn http_post(port: u16, path: &str, body: &str) -> Option<String> {
+    request(
+        port,
+        &format!(
+            "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moto_starts_answers_and_stops_on_drop() {
+        let moto = Moto::start();
+        let port = moto.port;
+        assert!(http_get_ok(port, "/moto-api/"));
+        drop(moto);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!http_get_ok(port, "/moto-api/"), "server still answers after drop");
+    }
+}

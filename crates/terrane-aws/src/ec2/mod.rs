@@ -1,0 +1,1 @@
+pub mod vpc; pub mod subnet; pub mod internet_gateway; pub mod security_group;
