@@ -1,1 +1,147 @@
+//! The plan: a pure function of (desired stack, recorded state, observed live state) to
+//! an ordered set of actions. No network, no clock, no randomness: the same inputs always
+//! give the same plan, which is what makes a saved plan checkable and this crate testable.
 
+mod desired;
+mod diff;
+mod steps;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use terrane_core::{Address, Value};
+
+pub use desired::{PlannedLookup, desired_inputs};
+pub use diff::{PlanInput, plan};
+pub use steps::{Step, StepKind, steps};
+
+/// What state says was applied for one resource.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedResource {
+    pub address: Address,
+    pub type_name: String,
+    pub region: String,
+    pub cloud_id: String,
+    /// Inputs as last applied; secrets only as salted digests.
+    pub inputs: BTreeMap<String, serde_json::Value>,
+    /// Attributes as observed right after the last apply (ids, ARNs, ...).
+    pub attributes: BTreeMap<String, serde_json::Value>,
+    /// What it depended on when applied, so it is deleted in the right order even after
+    /// it has left the stack.
+    pub dependencies: Vec<Address>,
+}
+
+/// What a refresh saw of one recorded resource.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Observed {
+    Present(BTreeMap<String, Value>),
+    /// Gone: deleted outside terrane.
+    Absent,
+    /// Could not be read (a region that did not answer); the plan falls back on state.
+    Unreadable(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    /// Delete the old resource, then create the new one (or the other way round when
+    /// `create_before_destroy` is set).
+    Replace,
+    Delete,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// One attribute that changes, shown before -> after. Sensitive values are masked.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AttrChange {
+    pub name: String,
+    pub before: Option<Value>,
+    pub after: Value,
+    pub forces_replacement: bool,
+    pub sensitive: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResourceChange {
+    pub address: Address,
+    pub type_name: String,
+    pub region: String,
+    pub action: Action,
+    /// The existing resource's id, for update, replace and delete.
+    pub cloud_id: Option<String>,
+    /// What changes; for a create, every input.
+    pub attributes: Vec<AttrChange>,
+    /// Why, when it is not obvious (deleted outside terrane, type changed, ...).
+    pub reason: Option<String>,
+    /// Addresses this resource depends on in the stack (empty for a delete).
+    pub depends_on: Vec<Address>,
+    /// Addresses the existing resource depended on when it was applied.
+    pub recorded_depends_on: Vec<Address>,
+    pub create_before_destroy: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub stack: String,
+    /// Every resource of the stack or of state, in dependency order, no-ops included.
+    pub changes: Vec<ResourceChange>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub unchanged: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::NoOp => s.unchanged += 1,
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Replace => s.replace += 1,
+                Action::Delete => s.delete += 1,
+            }
+        }
+        s
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+
+    pub fn change(&self, address: &Address) -> Option<&ResourceChange> {
+        self.changes.iter().find(|c| &c.address == address)
+    }
+
+    /// The actions alone, address by address: two plans with the same fingerprint do the same thing.
+    pub fn fingerprint(&self) -> Vec<(String, Action)> {
+        self.changes
+            .iter()
+            .filter(|c| c.action != Action::NoOp)
+            .map(|c| (c.address.to_string(), c.action))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,337 @@
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use terrane_core::{
+    Address, AttrKind, AttrSchema, Diagnostic, Diagnostics, ResourceSchema, SchemaSource,
+    SecretHasher, Value,
+};
+use terrane_stack::{Stack, StackGraph};
+
+use crate::desired::{PlannedLookup, desired_inputs};
+use crate::{Action, AttrChange, Observed, Plan, RecordedResource, ResourceChange};
+
+pub struct PlanInput<'a> {
+    pub stack: &'a Stack,
+    pub graph: &'a StackGraph,
+    pub recorded: &'a [RecordedResource],
+    /// Live attributes by address, for the recorded resources that were refreshed.
+    pub observed: &'a BTreeMap<Address, Observed>,
+    pub schemas: &'a dyn SchemaSource,
+    pub hasher: &'a SecretHasher,
+}
+
+/// Decides, resource by resource in dependency order, what must happen for the live
+/// infrastructure to match the stack.
+pub fn plan(input: PlanInput<'_>) -> Result<Plan, Diagnostics> {
+    let PlanInput {
+        stack,
+        graph,
+        recorded,
+        observed,
+        schemas,
+        hasher,
+    } = input;
+    let recorded_by: HashMap<&Address, &RecordedResource> =
+        recorded.iter().map(|r| (&r.address, r)).collect();
+    let mut lookup = PlannedLookup::new();
+    let mut diags = Diagnostics::new();
+    let mut changes = Vec::with_capacity(stack.instances.len() + recorded.len());
+
+    for &i in &graph.order {
+        let inst = &stack.instances[i];
+        let Some(schema) = schemas.schema(&inst.type_name) else {
+            let mut known = schemas.type_names();
+            known.sort();
+            diags.push(
+                Diagnostic::at(
+                    inst.type_location.clone(),
+                    format!("unknown resource type `{}`", inst.type_name),
+                )
+                .with_address(inst.address.to_string())
+                .with_note(format!("known types: {}", known.join(", "))),
+            );
+            continue;
+        };
+        for ignored in &inst.lifecycle.ignore_changes {
+            if schema.attribute(ignored).is_none_or(|a| !a.settable()) {
+                diags.push(
+                    Diagnostic::at(
+                        inst.location.clone(),
+                        format!(
+                            "ignore_changes names `{ignored}`, which is not a property of {}",
+                            schema.type_name
+                        ),
+                    )
+                    .with_address(inst.address.to_string()),
+                );
+            }
+        }
+        let desired = match desired_inputs(stack, inst, schema, &lookup) {
+            Ok(d) => d,
+            Err(d) => {
+                diags.extend(d);
+                continue;
+            }
+        };
+        let depends_on: Vec<Address> = graph
+            .dependencies(i)
+            .map(|j| stack.instances[j].address.clone())
+            .collect();
+        let rec = recorded_by.get(&inst.address).copied();
+        let obs = observed.get(&inst.address);
+        let mut change = ResourceChange {
+            address: inst.address.clone(),
+            type_name: inst.type_name.clone(),
+            region: inst.region.clone(),
+            action: Action::NoOp,
+            cloud_id: rec.map(|r| r.cloud_id.clone()),
+            attributes: Vec::new(),
+            reason: None,
+            depends_on,
+            recorded_depends_on: rec.map(|r| r.dependencies.clone()).unwrap_or_default(),
+            create_before_destroy: inst.lifecycle.create_before_destroy,
+        };
+        let live: Option<BTreeMap<String, Value>> = match (rec, obs) {
+            (None, _) => {
+                change.action = Action::Create;
+                None
+            }
+            (Some(r), _) if r.type_name != inst.type_name || r.region != inst.region => {
+                change.action = Action::Replace;
+                change.reason = Some(if r.type_name != inst.type_name {
+                    format!("type changed from {} to {}", r.type_name, inst.type_name)
+                } else {
+                    format!("region changed from {} to {}", r.region, inst.region)
+                });
+                None
+            }
+            (Some(_), Some(Observed::Absent)) => {
+                change.action = Action::Create;
+                change.cloud_id = None;
+                change.reason = Some("deleted outside terrane; it will be created again".into());
+                None
+            }
+            (Some(r), Some(Observed::Present(live))) => Some(compare(
+                schema,
+                &desired,
+                live,
+                r,
+                &inst.lifecycle.ignore_changes,
+                hasher,
+                &mut change,
+            )),
+            (Some(r), Some(Observed::Unreadable(why))) => {
+                change.reason = Some(format!("could not be read ({why}); compared with state"));
+                let live = recorded_values(r);
+                Some(compare(
+                    schema,
+                    &desired,
+                    &live,
+                    r,
+                    &inst.lifecycle.ignore_changes,
+                    hasher,
+                    &mut change,
+                ))
+            }
+            (Some(r), None) => {
+                let live = recorded_values(r);
+                Some(compare(
+                    schema,
+                    &desired,
+                    &live,
+                    r,
+                    &inst.lifecycle.ignore_changes,
+                    hasher,
+                    &mut change,
+                ))
+            }
+        };
+        if matches!(change.action, Action::Create)
+            || (change.action == Action::Replace && change.attributes.is_empty())
+        {
+            change.attributes = desired
+                .iter()
+                .map(|(k, v)| AttrChange {
+                    name: k.clone(),
+                    before: None,
+                    after: v.clone(),
+                    forces_replacement: false,
+                    sensitive: schema.attribute(k).is_some_and(|a| a.sensitive),
+                })
+                .collect();
+        }
+        if inst.lifecycle.prevent_destroy && change.action == Action::Replace {
+            diags.push(
+                Diagnostic::at(
+                    inst.location.clone(),
+                    "this change would replace the resource, but it has lifecycle.prevent_destroy",
+                )
+                .with_address(inst.address.to_string())
+                .with_note(format!(
+                    "replacement forced by: {}",
+                    change
+                        .attributes
+                        .iter()
+                        .filter(|a| a.forces_replacement)
+                        .map(|a| a.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            );
+        }
+        // What later resources see when they reference this one.
+        let pending = matches!(change.action, Action::Create | Action::Replace);
+        let mut values = if pending {
+            BTreeMap::new()
+        } else {
+            live.unwrap_or_default()
+        };
+        for (k, v) in &desired {
+            values.insert(k.clone(), v.clone());
+        }
+        if pending {
+            values.retain(|k, _| {
+                schema
+                    .attribute(k)
+                    .is_some_and(|a| a.kind != AttrKind::Computed)
+            });
+        }
+        lookup.insert(inst.address.clone(), schema, values, pending);
+        changes.push(change);
+    }
+
+    let in_stack: HashSet<&Address> = stack.instances.iter().map(|i| &i.address).collect();
+    let mut deletes: Vec<&RecordedResource> = recorded
+        .iter()
+        .filter(|r| !in_stack.contains(&r.address))
+        .collect();
+    deletes.sort_by(|a, b| a.address.cmp(&b.address));
+    for r in deletes {
+        let gone = matches!(observed.get(&r.address), Some(Observed::Absent));
+        changes.push(ResourceChange {
+            address: r.address.clone(),
+            type_name: r.type_name.clone(),
+            region: r.region.clone(),
+            action: Action::Delete,
+            cloud_id: Some(r.cloud_id.clone()),
+            attributes: Vec::new(),
+            reason: Some(if gone {
+                "no longer in the stack (already deleted outside terrane)".into()
+            } else {
+                "no longer in the stack".into()
+            }),
+            depends_on: Vec::new(),
+            recorded_depends_on: r.dependencies.clone(),
+            create_before_destroy: false,
+        });
+    }
+    diags.into_result(Plan {
+        stack: stack.name.clone(),
+        changes,
+    })
+}
+
+fn recorded_values(r: &RecordedResource) -> BTreeMap<String, Value> {
+    let mut v: BTreeMap<String, Value> = r
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from_json(v)))
+        .collect();
+    for (k, x) in &r.inputs {
+        v.entry(k.clone()).or_insert_with(|| Value::from_json(x));
+    }
+    v
+}
+
+/// Compares desired inputs with the live resource, filling `change` with what differs
+/// and deciding update or replace. Returns the live values (for references).
+fn compare(
+    schema: &ResourceSchema,
+    desired: &BTreeMap<String, Value>,
+    live: &BTreeMap<String, Value>,
+    recorded: &RecordedResource,
+    ignore: &[String],
+    hasher: &SecretHasher,
+    change: &mut ResourceChange,
+) -> BTreeMap<String, Value> {
+    for attr in schema.attributes.iter().filter(|a| a.settable()) {
+        if ignore.iter().any(|i| i == attr.name) {
+            continue;
+        }
+        let Some(want) = desired.get(attr.name) else {
+            continue;
+        };
+        let (differs, before) = attribute_differs(
+            schema,
+            attr,
+            want,
+            live.get(attr.name),
+            recorded.inputs.get(attr.name),
+            hasher,
+        );
+        if differs {
+            change.attributes.push(AttrChange {
+                name: attr.name.to_string(),
+                before,
+                after: want.clone(),
+                forces_replacement: attr.forces_replacement,
+                sensitive: attr.sensitive,
+            });
+        }
+    }
+    change.action = if change.attributes.iter().any(|a| a.forces_replacement) {
+        Action::Replace
+    } else if change.attributes.is_empty() {
+        Action::NoOp
+    } else {
+        Action::Update
+    };
+    live.clone()
+}
+
+/// Whether an attribute must change, and its current value for display.
+fn attribute_differs(
+    schema: &ResourceSchema,
+    attr: &AttrSchema,
+    want: &Value,
+    live: Option<&Value>,
+    recorded: Option<&serde_json::Value>,
+    hasher: &SecretHasher,
+) -> (bool, Option<Value>) {
+    if want.contains_unknown() {
+        return (
+            true,
+            live.cloned().or_else(|| recorded.map(Value::from_json)),
+        );
+    }
+    // Sensitive and write-only attributes cannot be read back: compare digests with state.
+    if attr.sensitive || want.contains_secret() || live.is_none() {
+        let Some(rec) = recorded else {
+            return (
+                live.is_none_or(|l| !equal(schema, attr, want, l)),
+                live.cloned(),
+            );
+        };
+        let before = if attr.sensitive {
+            Value::Secret(terrane_core::SecretString::new(""))
+        } else {
+            Value::from_json(rec)
+        };
+        return (want.to_state_json(hasher) != *rec, Some(before));
+    }
+    let live = live.unwrap_or(&Value::Null);
+    (!equal(schema, attr, want, live), Some(live.clone()))
+}
+
+fn equal(schema: &ResourceSchema, attr: &AttrSchema, a: &Value, b: &Value) -> bool {
+    let (a, b) = (
+        schema.normalized(attr.name, a),
+        schema.normalized(attr.name, b),
+    );
+    if attr.unordered {
+        if let (Value::List(x), Value::List(y)) = (&a, &b) {
+            return x.len() == y.len()
+                && x.iter().all(|i| y.iter().any(|j| i.semantically_equal(j)));
+        }
+    }
+    a.semantically_equal(&b)
+}
