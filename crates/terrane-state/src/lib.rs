@@ -1,1 +1,505 @@
+//! The embedded state store: SQLite in WAL mode, schema from numbered migrations in
+//! `state-schema/`, one file per stack directory (several stacks may share one file).
+//!
+//! It records what was applied, a journal of every AWS operation (intent before the call,
+//! outcome after), every version of every record, runs, and the one-writer lock.
 
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use terrane_core::Address;
+use terrane_plan::RecordedResource;
+
+/// Numbered migrations; `PRAGMA user_version` says how many have been applied.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_init.sql",
+    include_str!("../../../state-schema/0001_init.sql"),
+)];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path}: not a terrane state database ({reason}); nothing was changed")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "{path}: written by a newer terrane (schema version {found}, this one knows up to {known})"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error(
+        "stack `{stack}` is locked by {holder} on {host} (pid {pid}) for {operation} since {since}"
+    )]
+    Locked {
+        stack: String,
+        holder: String,
+        host: String,
+        pid: i64,
+        operation: String,
+        since: String,
+    },
+    #[error("state: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("state: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("state: bad JSON in a record: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type Result<T> = std::result::Result<T, StateError>;
+
+pub struct StateStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// A stack's row: its id, and the salt of its secret digests.
+#[derive(Clone, Debug)]
+pub struct StackRecord {
+    pub id: i64,
+    pub name: String,
+    pub secret_salt: String,
+    pub serial: i64,
+}
+
+/// An operation whose intent was written but whose outcome never was: a crash, a kill.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenIntent {
+    pub journal_id: i64,
+    pub address: Address,
+    pub type_name: String,
+    pub region: String,
+    pub operation: String,
+    pub client_token: String,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LockInfo {
+    pub holder: String,
+    pub host: String,
+    pub pid: i64,
+    pub operation: String,
+    pub since: String,
+}
+
+impl StateStore {
+    /// Opens (creating it with mode 0600 if needed) and migrates the store at `path`.
+    /// A file that is not a terrane store is refused and left untouched.
+    pub fn open(path: &Path) -> Result<StateStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let existed = path.exists();
+        if !existed {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)?;
+        }
+        let conn = Connection::open(path)?;
+        let corrupt = |e: rusqlite::Error| StateError::Corrupt {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        // Any read of a file that is not SQLite fails here, before anything is written.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        if check != "ok" {
+            return Err(StateError::Corrupt {
+                path: path.to_path_buf(),
+                reason: check,
+            });
+        }
+        if existed && version == 0 {
+            let tables: i64 = conn
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(corrupt)?;
+            if tables > 0 {
+                return Err(StateError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: "an SQLite database, but not one of terrane's".into(),
+                });
+            }
+        }
+        if version > MIGRATIONS.len() as i64 {
+            return Err(StateError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+                known: MIGRATIONS.len() as i64,
+            });
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let mut store = StateStore {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate(version)?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self, from: i64) -> Result<()> {
+        for (i, (_name, sql)) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Exclusive)?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// The stack's row, created on first use with a fresh secret salt.
+    pub fn stack(&mut self, name: &str) -> Result<StackRecord> {
+        let salt = uuid::Uuid::new_v4().simple().to_string();
+        self.conn.execute(
+            "INSERT OR IGNORE INTO stacks(name, secret_salt) VALUES (?1, ?2)",
+            params![name, salt],
+        )?;
+        Ok(self.conn.query_row(
+            "SELECT id, name, secret_salt, serial FROM stacks WHERE name = ?1",
+            params![name],
+            |r| {
+                Ok(StackRecord {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    secret_salt: r.get(2)?,
+                    serial: r.get(3)?,
+                })
+            },
+        )?)
+    }
+
+    /// An existing stack's row, without creating one.
+    pub fn find_stack(&self, name: &str) -> Result<Option<StackRecord>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, name, secret_salt, serial FROM stacks WHERE name = ?1",
+                params![name],
+                |r| {
+                    Ok(StackRecord {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        secret_salt: r.get(2)?,
+                        serial: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn serial(&self, stack: &StackRecord) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT serial FROM stacks WHERE id = ?1",
+            params![stack.id],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn resources(&self, stack: &StackRecord) -> Result<Vec<RecordedResource>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT address, type, region, cloud_id, inputs, attributes, dependencies FROM resources WHERE stack_id = ?1 ORDER BY address",
+        )?;
+        let rows = stmt.query_map(params![stack.id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (address, type_name, region, cloud_id, inputs, attributes, deps) = row?;
+            out.push(RecordedResource {
+                address: Address::new(address),
+                type_name,
+                region,
+                cloud_id,
+                inputs: serde_json::from_str(&inputs)?,
+                attributes: serde_json::from_str(&attributes)?,
+                dependencies: serde_json::from_str(&deps)?,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn resource(
+        &self,
+        stack: &StackRecord,
+        address: &Address,
+    ) -> Result<Option<RecordedResource>> {
+        Ok(self
+            .resources(stack)?
+            .into_iter()
+            .find(|r| &r.address == address))
+    }
+
+    pub fn begin_run(&mut self, stack: &StackRecord, kind: &str) -> Result<i64> {
+        let (user, host, pid) = who();
+        self.conn.execute(
+            "INSERT INTO runs(stack_id, kind, user, host, pid) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![stack.id, kind, user, host, pid],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(&mut self, run_id: i64, outcome: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET outcome = ?2, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            params![run_id, outcome],
+        )?;
+        Ok(())
+    }
+
+    /// Commits the intent to operate on a resource, before the call to AWS is made.
+    pub fn journal_intent(
+        &mut self,
+        stack: &StackRecord,
+        run_id: i64,
+        address: &Address,
+        type_name: &str,
+        region: &str,
+        operation: &str,
+        client_token: &str,
+    ) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO journal(run_id, stack_id, address, type, region, operation, client_token) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![run_id, stack.id, address.as_str(), type_name, region, operation, client_token],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records an operation's outcome; with `record`, writes the resource in the same
+    /// transaction, so state and journal never disagree.
+    pub fn journal_outcome(
+        &mut self,
+        stack: &StackRecord,
+        run_id: i64,
+        journal_id: i64,
+        outcome: &str,
+        cloud_id: Option<&str>,
+        error: Option<&str>,
+        change: RecordChange<'_>,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE journal SET outcome = ?2, cloud_id = coalesce(?3, cloud_id), error = ?4, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            params![journal_id, outcome, cloud_id, error],
+        )?;
+        apply_change(&tx, stack, run_id, change)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes or removes a resource record outside an operation (import, `state rm`, adoption).
+    pub fn record(
+        &mut self,
+        stack: &StackRecord,
+        run_id: Option<i64>,
+        change: RecordChange<'_>,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        apply_change(&tx, stack, run_id.unwrap_or(0), change)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Operations begun but never finished, oldest first.
+    pub fn open_intents(&self, stack: &StackRecord) -> Result<Vec<OpenIntent>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, address, type, region, operation, client_token FROM journal WHERE stack_id = ?1 AND outcome IS NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![stack.id], |r| {
+            Ok(OpenIntent {
+                journal_id: r.get(0)?,
+                address: Address::new(r.get::<_, String>(1)?),
+                type_name: r.get(2)?,
+                region: r.get(3)?,
+                operation: r.get(4)?,
+                client_token: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Takes the stack's write lock, or says who holds it.
+    pub fn lock(&mut self, stack: &StackRecord, operation: &str) -> Result<()> {
+        let (user, host, pid) = who();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(held) = lock_info(&tx, stack.id)? {
+            return Err(StateError::Locked {
+                stack: stack.name.clone(),
+                holder: held.holder,
+                host: held.host,
+                pid: held.pid,
+                operation: held.operation,
+                since: held.since,
+            });
+        }
+        tx.execute(
+            "INSERT INTO locks(stack_id, holder, host, pid, operation) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![stack.id, user, host, pid, operation],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Releases the lock if this process holds it.
+    pub fn unlock(&mut self, stack: &StackRecord) -> Result<()> {
+        let (_, host, pid) = who();
+        self.conn.execute(
+            "DELETE FROM locks WHERE stack_id = ?1 AND host = ?2 AND pid = ?3",
+            params![stack.id, host, pid],
+        )?;
+        Ok(())
+    }
+
+    /// Removes the lock whoever holds it (`terrane state unlock`), returning what was removed.
+    pub fn force_unlock(&mut self, stack: &StackRecord) -> Result<Option<LockInfo>> {
+        let held = lock_info(&self.conn, stack.id)?;
+        self.conn
+            .execute("DELETE FROM locks WHERE stack_id = ?1", params![stack.id])?;
+        Ok(held)
+    }
+
+    pub fn lock_holder(&self, stack: &StackRecord) -> Result<Option<LockInfo>> {
+        lock_info(&self.conn, stack.id)
+    }
+}
+
+/// A change to one resource record, written with the journal entry that caused it.
+pub enum RecordChange<'a> {
+    None,
+    Put(&'a RecordedResource),
+    Remove(&'a Address),
+}
+
+fn apply_change(
+    tx: &rusqlite::Transaction<'_>,
+    stack: &StackRecord,
+    run_id: i64,
+    change: RecordChange<'_>,
+) -> Result<()> {
+    let run = (run_id > 0).then_some(run_id);
+    match change {
+        RecordChange::None => return Ok(()),
+        RecordChange::Put(r) => {
+            tx.execute(
+                "UPDATE stacks SET serial = serial + 1 WHERE id = ?1",
+                params![stack.id],
+            )?;
+            let serial: i64 = tx.query_row(
+                "SELECT serial FROM stacks WHERE id = ?1",
+                params![stack.id],
+                |row| row.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO resources(stack_id, address, type, region, cloud_id, inputs, attributes, dependencies, serial)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(stack_id, address) DO UPDATE SET type = excluded.type, region = excluded.region,
+                   cloud_id = excluded.cloud_id, inputs = excluded.inputs, attributes = excluded.attributes,
+                   dependencies = excluded.dependencies, serial = excluded.serial,
+                   updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+                params![
+                    stack.id,
+                    r.address.as_str(),
+                    r.type_name,
+                    r.region,
+                    r.cloud_id,
+                    serde_json::to_string(&r.inputs)?,
+                    serde_json::to_string(&r.attributes)?,
+                    serde_json::to_string(&r.dependencies)?,
+                    serial
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO resource_versions(stack_id, run_id, address, serial, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![stack.id, run, r.address.as_str(), serial, serde_json::to_string(r)?],
+            )?;
+        }
+        RecordChange::Remove(address) => {
+            tx.execute(
+                "UPDATE stacks SET serial = serial + 1 WHERE id = ?1",
+                params![stack.id],
+            )?;
+            let serial: i64 = tx.query_row(
+                "SELECT serial FROM stacks WHERE id = ?1",
+                params![stack.id],
+                |row| row.get(0),
+            )?;
+            tx.execute(
+                "DELETE FROM resources WHERE stack_id = ?1 AND address = ?2",
+                params![stack.id, address.as_str()],
+            )?;
+            tx.execute(
+                "INSERT INTO resource_versions(stack_id, run_id, address, serial, record) VALUES (?1, ?2, ?3, ?4, NULL)",
+                params![stack.id, run, address.as_str(), serial],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn lock_info(conn: &Connection, stack_id: i64) -> Result<Option<LockInfo>> {
+    Ok(conn
+        .query_row(
+            "SELECT holder, host, pid, operation, acquired_at FROM locks WHERE stack_id = ?1",
+            params![stack_id],
+            |r| {
+                Ok(LockInfo {
+                    holder: r.get(0)?,
+                    host: r.get(1)?,
+                    pid: r.get(2)?,
+                    operation: r.get(3)?,
+                    since: r.get(4)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+fn who() -> (String, String, i64) {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    (user, host, std::process::id() as i64)
+}
+
+#[cfg(test)]
+mod tests;
