@@ -1,1 +1,9 @@
+//! terrane's integration tests: the real `terrane` binary against a real local AWS endpoint
+//! (moto's server, one per test, started and stopped by the test) and the real state store.
+//! Everything is checked with independent SDK calls, never through terrane itself.
+//!
+//! One test binary for the whole workspace keeps link time down with the AWS SDK crates.
 
+mod bad_input;
+mod minimal;
+mod support;
