@@ -7,3 +7,4 @@
 mod bad_input;
 mod minimal;
 mod support;
+mod tidy;

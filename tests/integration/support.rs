@@ -59,7 +59,10 @@ fn copy_dir(src: &Path, dst: &Path) {
 /// Runs the terrane binary with the endpoint's environment and no colour.
 pub fn terrane(moto: Option<&Moto>, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_terrane"));
-    cmd.args(args).env("NO_COLOR", "1").env_remove("AWS_PROFILE").env_remove("TERRANE_STATE");
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("TERRANE_STATE");
     match moto {
         Some(m) => {
             for (k, v) in m.env() {
@@ -68,14 +71,21 @@ pub fn terrane(moto: Option<&Moto>, args: &[&str]) -> Output {
         }
         None => {
             // Nothing may reach AWS: an unroutable endpoint makes any attempt fail fast.
-            cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9").env("AWS_ACCESS_KEY_ID", "x").env("AWS_SECRET_ACCESS_KEY", "x").env("AWS_REGION", "us-east-1");
+            cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+                .env("AWS_ACCESS_KEY_ID", "x")
+                .env("AWS_SECRET_ACCESS_KEY", "x")
+                .env("AWS_REGION", "us-east-1");
         }
     }
     cmd.output().expect("run terrane")
 }
 
 pub fn text(out: &Output) -> String {
-    format!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -89,21 +99,31 @@ pub fn stderr(out: &Output) -> String {
 /// Asserts the exit code, showing the whole output when it differs.
 #[track_caller]
 pub fn expect_code(out: &Output, code: i32) {
-    assert_eq!(out.status.code(), Some(code), "unexpected exit code\n{}", text(out));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "unexpected exit code\n{}",
+        text(out)
+    );
 }
 
 pub async fn ec2(moto: &Moto, region: &str) -> aws_sdk_ec2::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto.endpoint())
         .region(aws_config::Region::new(region.to_string()))
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
         .load()
         .await;
     aws_sdk_ec2::Client::new(&config)
 }
 
 pub fn tag_filter(key: &str, value: &str) -> Filter {
-    Filter::builder().name(format!("tag:{key}")).values(value).build()
+    Filter::builder()
+        .name(format!("tag:{key}"))
+        .values(value)
+        .build()
 }
 
 pub fn stack_filter(stack: &str) -> Filter {
@@ -111,20 +131,59 @@ pub fn stack_filter(stack: &str) -> Filter {
 }
 
 pub fn tags_of(tags: &[aws_sdk_ec2::types::Tag]) -> std::collections::BTreeMap<String, String> {
-    tags.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
+    tags.iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
 }
 
 /// Every EC2 resource of the kinds terrane manages that carries the stack's ownership tag.
 pub async fn owned_count(client: &aws_sdk_ec2::Client, stack: &str) -> usize {
-    let vpcs = client.describe_vpcs().filters(stack_filter(stack)).send().await.unwrap().vpcs().len();
-    let subnets = client.describe_subnets().filters(stack_filter(stack)).send().await.unwrap().subnets().len();
-    let igws = client.describe_internet_gateways().filters(stack_filter(stack)).send().await.unwrap().internet_gateways().len();
-    let sgs = client.describe_security_groups().filters(stack_filter(stack)).send().await.unwrap().security_groups().len();
+    let vpcs = client
+        .describe_vpcs()
+        .filters(stack_filter(stack))
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+        .len();
+    let subnets = client
+        .describe_subnets()
+        .filters(stack_filter(stack))
+        .send()
+        .await
+        .unwrap()
+        .subnets()
+        .len();
+    let igws = client
+        .describe_internet_gateways()
+        .filters(stack_filter(stack))
+        .send()
+        .await
+        .unwrap()
+        .internet_gateways()
+        .len();
+    let sgs = client
+        .describe_security_groups()
+        .filters(stack_filter(stack))
+        .send()
+        .await
+        .unwrap()
+        .security_groups()
+        .len();
     vpcs + subnets + igws + sgs
 }
 
 pub fn state_list(moto: &Moto, dir: &Path) -> Vec<serde_json::Value> {
-    let out = terrane(Some(moto), &["state", "list", dir.to_str().unwrap(), "--json"]);
+    let out = terrane(
+        Some(moto),
+        &["state", "list", dir.to_str().unwrap(), "--json"],
+    );
     expect_code(&out, 0);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("state list --json: {e}\n{}", text(&out)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("state list --json: {e}\n{}", text(&out)))
 }

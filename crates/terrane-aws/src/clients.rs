@@ -29,7 +29,11 @@ impl AwsClients {
 
     /// A configuration that reaches nothing, for commands that need schemas only.
     pub fn offline() -> Self {
-        Self::with_config(SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build())
+        Self::with_config(
+            SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .build(),
+        )
     }
 
     pub fn sdk_config(&self) -> &SdkConfig {

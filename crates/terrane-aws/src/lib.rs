@@ -19,8 +19,12 @@ pub fn registry(clients: Arc<AwsClients>) -> Registry {
     let mut r = Registry::new();
     r.register(Arc::new(ec2::vpc::Vpc::new(clients.clone())));
     r.register(Arc::new(ec2::subnet::Subnet::new(clients.clone())));
-    r.register(Arc::new(ec2::internet_gateway::InternetGateway::new(clients.clone())));
-    r.register(Arc::new(ec2::security_group::SecurityGroup::new(clients.clone())));
+    r.register(Arc::new(ec2::internet_gateway::InternetGateway::new(
+        clients.clone(),
+    )));
+    r.register(Arc::new(ec2::security_group::SecurityGroup::new(
+        clients.clone(),
+    )));
     r
 }
 

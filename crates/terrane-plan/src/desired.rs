@@ -57,7 +57,7 @@ impl AttrLookup for PlannedLookup {
         if let Some(v) = e.values.get(attribute) {
             return Some(v.clone());
         }
-        e.names.contains(&attribute).then(|| {
+        e.names.contains(&attribute).then_some({
             if e.pending {
                 Value::Unknown
             } else {

@@ -327,11 +327,10 @@ fn equal(schema: &ResourceSchema, attr: &AttrSchema, a: &Value, b: &Value) -> bo
         schema.normalized(attr.name, a),
         schema.normalized(attr.name, b),
     );
-    if attr.unordered {
-        if let (Value::List(x), Value::List(y)) = (&a, &b) {
-            return x.len() == y.len()
-                && x.iter().all(|i| y.iter().any(|j| i.semantically_equal(j)));
-        }
+    if attr.unordered
+        && let (Value::List(x), Value::List(y)) = (&a, &b)
+    {
+        return x.len() == y.len() && x.iter().all(|i| y.iter().any(|j| i.semantically_equal(j)));
     }
     a.semantically_equal(&b)
 }

@@ -145,3 +145,45 @@ impl Plan {
 
 #[cfg(test)]
 mod tests;
+
+/// Everything in state deleted, dependants first. Refused for a resource the stack marks
+/// `prevent_destroy`.
+pub fn destroy_plan(
+    stack_name: &str,
+    stack: Option<&terrane_stack::Stack>,
+    recorded: &[RecordedResource],
+    observed: &BTreeMap<Address, Observed>,
+) -> Result<Plan, terrane_core::Diagnostics> {
+    let mut diags = terrane_core::Diagnostics::new();
+    let mut changes = Vec::new();
+    for r in recorded {
+        if let Some(inst) = stack.and_then(|s| s.instance(&r.address))
+            && inst.lifecycle.prevent_destroy
+        {
+            diags.push(
+                terrane_core::Diagnostic::at(
+                    inst.location.clone(),
+                    "cannot destroy: the resource has lifecycle.prevent_destroy",
+                )
+                .with_address(r.address.to_string()),
+            );
+        }
+        let gone = matches!(observed.get(&r.address), Some(Observed::Absent));
+        changes.push(ResourceChange {
+            address: r.address.clone(),
+            type_name: r.type_name.clone(),
+            region: r.region.clone(),
+            action: Action::Delete,
+            cloud_id: Some(r.cloud_id.clone()),
+            attributes: Vec::new(),
+            reason: gone.then(|| "already deleted outside terrane".to_string()),
+            depends_on: Vec::new(),
+            recorded_depends_on: r.dependencies.clone(),
+            create_before_destroy: false,
+        });
+    }
+    diags.into_result(Plan {
+        stack: stack_name.to_string(),
+        changes,
+    })
+}

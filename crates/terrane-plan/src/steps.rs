@@ -83,10 +83,10 @@ pub fn steps(plan: &Plan) -> Vec<Step> {
                 }
                 // An update that stops using a removed resource goes first. Not for a
                 // replaced one: the update needs the replacement, which needs the delete.
-                if let (Some(&f), true) = (forward.get(&c.address), plain_delete) {
-                    if out[f].kind == StepKind::Update {
-                        out[d].after.push(f);
-                    }
+                if let (Some(&f), true) = (forward.get(&c.address), plain_delete)
+                    && out[f].kind == StepKind::Update
+                {
+                    out[d].after.push(f);
                 }
             }
         }

@@ -92,7 +92,10 @@ pub enum ProviderError {
 
 impl ProviderError {
     pub fn api(operation: impl Into<String>, message: impl std::fmt::Display) -> Self {
-        ProviderError::Api { operation: operation.into(), message: message.to_string() }
+        ProviderError::Api {
+            operation: operation.into(),
+            message: message.to_string(),
+        }
     }
 }
 
@@ -110,7 +113,10 @@ pub trait ResourceType: Send + Sync {
 
     /// Resources carrying terrane's ownership tags, by cloud id: how a create interrupted
     /// before its id was recorded is found again, and how unmanaged leftovers are found.
-    async fn find_by_ownership(&self, req: FindRequest<'_>) -> Result<BTreeMap<String, Attributes>, ProviderError>;
+    async fn find_by_ownership(
+        &self,
+        req: FindRequest<'_>,
+    ) -> Result<BTreeMap<String, Attributes>, ProviderError>;
 }
 
 /// Every resource type the engine can manage, by type name.

@@ -3,7 +3,10 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use petgraph::algo::{tarjan_scc, toposort};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use terrane_core::{Address, Diagnostic, Diagnostics, SourceLocation};
@@ -74,17 +77,17 @@ impl StackGraph {
                 match stack.resolve_depends_on(inst, &dep.value) {
                     Some(addrs) => {
                         for a in addrs {
-                            if let Some(&j) = stack.by_address.get(&a) {
-                                if seen.insert(j) {
-                                    graph.add_edge(
-                                        nodes[j],
-                                        nodes[i],
-                                        Edge {
-                                            location: at.clone(),
-                                            via: "depends_on".into(),
-                                        },
-                                    );
-                                }
+                            if let Some(&j) = stack.by_address.get(&a)
+                                && seen.insert(j)
+                            {
+                                graph.add_edge(
+                                    nodes[j],
+                                    nodes[i],
+                                    Edge {
+                                        location: at.clone(),
+                                        via: "depends_on".into(),
+                                    },
+                                );
                             }
                         }
                     }
@@ -102,14 +105,14 @@ impl StackGraph {
         if !diags.is_empty() {
             return Err(diags);
         }
-        match toposort(&graph, None) {
-            Ok(order) => Ok(StackGraph {
-                order: order.into_iter().map(|n| graph[n]).collect(),
+        match stable_toposort(&graph) {
+            Some(order) => Ok(StackGraph {
+                order,
                 graph,
                 references,
                 nodes,
             }),
-            Err(_) => Err(cycle_diagnostics(stack, &graph)),
+            None => Err(cycle_diagnostics(stack, &graph)),
         }
     }
 
@@ -178,6 +181,36 @@ impl StackGraph {
         }
         out
     }
+}
+
+/// Kahn's algorithm, taking among the ready instances the one declared first, so that
+/// plans list resources in the order people wrote them. `None` when there is a cycle.
+fn stable_toposort(graph: &DiGraph<usize, Edge>) -> Option<Vec<usize>> {
+    let mut waiting: Vec<usize> = graph
+        .node_indices()
+        .map(|n| {
+            graph
+                .neighbors_directed(n, petgraph::Direction::Incoming)
+                .count()
+        })
+        .collect();
+    let mut ready: BinaryHeap<Reverse<usize>> = graph
+        .node_indices()
+        .filter(|n| waiting[n.index()] == 0)
+        .map(|n| Reverse(n.index()))
+        .collect();
+    let mut order = Vec::with_capacity(waiting.len());
+    while let Some(Reverse(i)) = ready.pop() {
+        let n = NodeIndex::new(i);
+        order.push(graph[n]);
+        for next in graph.neighbors(n) {
+            waiting[next.index()] -= 1;
+            if waiting[next.index()] == 0 {
+                ready.push(Reverse(next.index()));
+            }
+        }
+    }
+    (order.len() == graph.node_count()).then_some(order)
 }
 
 fn escape(s: &str) -> String {

@@ -13,7 +13,7 @@ pub mod syntax;
 
 pub use eval::{AttrLookup, Reference};
 pub use graph::StackGraph;
-pub use stack::{LoadOptions, OutputSpec, ResourceInstance, Stack, load_stack};
+pub use stack::{LoadOptions, OutputSpec, ResourceInstance, Stack, load_stack, stack_name};
 pub use syntax::json_schema;
 
 /// The message of a YAML error without its location (which is reported separately).

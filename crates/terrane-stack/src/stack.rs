@@ -180,6 +180,19 @@ pub fn parse_yaml_str<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// The stack's name alone, without resolving variables (for state commands).
+pub fn stack_name(dir: &Path) -> Result<String, Diagnostic> {
+    let root: StackFile = parse_yaml(&dir.join(STACK_FILE))?;
+    Ok(root.stack.unwrap_or_else(|| default_name(dir)))
+}
+
+fn default_name(dir: &Path) -> String {
+    dir.canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "stack".to_string())
+}
+
 /// Loads the stack in `dir`: `stack.yaml`, the chosen `env/<env>.yaml`, and every module used.
 pub fn load_stack(dir: &Path, opts: &LoadOptions<'_>) -> Result<Stack, Diagnostics> {
     let root_path = dir.join(STACK_FILE);
@@ -192,12 +205,7 @@ pub fn load_stack(dir: &Path, opts: &LoadOptions<'_>) -> Result<Stack, Diagnosti
     }
     let root: StackFile = parse_yaml(&root_path)?;
     let root_file: Arc<Path> = Arc::from(root_path.as_path());
-    let name = root.stack.clone().unwrap_or_else(|| {
-        dir.canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "stack".to_string())
-    });
+    let name = root.stack.clone().unwrap_or_else(|| default_name(dir));
     let mut builder = Builder {
         stack: Stack {
             name,
@@ -251,11 +259,10 @@ pub fn load_stack(dir: &Path, opts: &LoadOptions<'_>) -> Result<Stack, Diagnosti
     builder.diags.into_result(builder.stack)
 }
 
-fn load_env_file(
-    dir: &Path,
-    env: &str,
-    root: &StackFile,
-) -> Result<Vec<(Spanned<String>, SNode, Arc<Path>)>, Diagnostics> {
+/// A value from an environment file: the variable's name, the value, and the file.
+type EnvValue = (Spanned<String>, SNode, Arc<Path>);
+
+fn load_env_file(dir: &Path, env: &str, root: &StackFile) -> Result<Vec<EnvValue>, Diagnostics> {
     let path = dir.join("env").join(format!("{env}.yaml"));
     if !path.is_file() {
         let mut known: Vec<String> = std::fs::read_dir(dir.join("env"))
@@ -338,7 +345,7 @@ impl Builder {
         root: &StackFile,
         file: &Arc<Path>,
         dir: &Path,
-        env_values: Vec<(Spanned<String>, SNode, Arc<Path>)>,
+        env_values: Vec<EnvValue>,
         opts: &LoadOptions<'_>,
     ) -> BTreeMap<String, Value> {
         for (name, _) in &opts.vars {
@@ -366,8 +373,7 @@ impl Builder {
                     Err(Diagnostic::at(loc_of(env_file, &node.referenced), format!("`{}` is sensitive and must not be written in plain text in an environment file", name.value))
                         .with_note(format!("set it with from_env or from_file on the variable declared at {decl_loc}")))
                 } else {
-                    literal(node, env_file)
-                        .map_err(|m| Diagnostic::at(loc_of(env_file, &node.referenced), m))
+                    literal(node).map_err(|m| Diagnostic::at(loc_of(env_file, &node.referenced), m))
                 }
             } else if let Some(v) = decl.from_env.as_ref().and_then(|e| (opts.env_lookup)(e)) {
                 convert_cli(&v, decl.var_type).map_err(|m| {
@@ -401,7 +407,7 @@ impl Builder {
                     )
                     .with_note("read it from the environment (from_env) or a file (from_file)"))
                 } else {
-                    literal(default, file)
+                    literal(default)
                         .map_err(|m| Diagnostic::at(loc_of(file, &default.referenced), m))
                 }
             } else {
@@ -415,7 +421,7 @@ impl Builder {
                 )
                 .with_note(hint))
             };
-            match raw.and_then(|v| validate_variable(&name.value, decl, v, &decl_loc, file)) {
+            match raw.and_then(|v| validate_variable(&name.value, decl, v, &decl_loc)) {
                 Ok(v) => {
                     let v = match v {
                         Value::String(s) if decl.sensitive => Value::Secret(SecretString::new(s)),
@@ -584,7 +590,7 @@ impl Builder {
                             VarBinding::Expr(node.clone(), ctx.clone()),
                         );
                     } else if let Some(default) = &vdecl.default {
-                        match literal(default, &module_file_path) {
+                        match literal(default) {
                             Ok(v) => {
                                 vars.insert(var.value.clone(), VarBinding::Value(v));
                             }
@@ -855,7 +861,7 @@ fn is_region_name(r: &str) -> bool {
 }
 
 /// A YAML value with no `${}` in it, as written.
-fn literal(node: &SNode, file: &Arc<Path>) -> Result<Value, String> {
+fn literal(node: &SNode) -> Result<Value, String> {
     Ok(match &node.value {
         Node::Null => Value::Null,
         Node::Bool(b) => Value::Bool(*b),
@@ -869,16 +875,11 @@ fn literal(node: &SNode, file: &Arc<Path>) -> Result<Value, String> {
             }
             Value::String(s.replace("$${", "${"))
         }
-        Node::Seq(items) => Value::List(
-            items
-                .iter()
-                .map(|i| literal(i, file))
-                .collect::<Result<_, _>>()?,
-        ),
+        Node::Seq(items) => Value::List(items.iter().map(literal).collect::<Result<_, _>>()?),
         Node::Map(entries) => Value::Map(
             entries
                 .iter()
-                .map(|(k, v)| Ok((k.value.clone(), literal(v, file)?)))
+                .map(|(k, v)| Ok((k.value.clone(), literal(v)?)))
                 .collect::<Result<_, String>>()?,
         ),
     })
@@ -927,7 +928,6 @@ fn validate_variable(
     decl: &VariableDecl,
     v: Value,
     decl_loc: &SourceLocation,
-    file: &Arc<Path>,
 ) -> Result<Value, Diagnostic> {
     let type_ok = match decl.var_type {
         VarType::Any => true,
@@ -960,10 +960,11 @@ fn validate_variable(
             .value
             .iter()
             .filter_map(|n| {
-                literal(
-                    &Spanned::new(n.clone(), allowed.referenced, allowed.defined),
-                    file,
-                )
+                literal(&Spanned::new(
+                    n.clone(),
+                    allowed.referenced,
+                    allowed.defined,
+                ))
                 .ok()
             })
             .collect();

@@ -37,7 +37,7 @@ fn load(
 
 fn err_text(files: &[(&str, &str)]) -> String {
     let (_d, r) = load(files);
-    let diags = r.err().expect("expected an error");
+    let diags = r.expect_err("expected an error");
     diags.to_string()
 }
 

@@ -31,16 +31,10 @@ pub enum StateError {
         known: i64,
     },
     #[error(
-        "stack `{stack}` is locked by {holder} on {host} (pid {pid}) for {operation} since {since}"
+        "stack `{stack}` is locked by {} on {} (pid {}) for {} since {}",
+        held.holder, held.host, held.pid, held.operation, held.since
     )]
-    Locked {
-        stack: String,
-        holder: String,
-        host: String,
-        pid: i64,
-        operation: String,
-        since: String,
-    },
+    Locked { stack: String, held: Box<LockInfo> },
     #[error("state: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("state: {0}")]
@@ -278,6 +272,7 @@ impl StateStore {
     }
 
     /// Commits the intent to operate on a resource, before the call to AWS is made.
+    #[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
     pub fn journal_intent(
         &mut self,
         stack: &StackRecord,
@@ -297,6 +292,7 @@ impl StateStore {
 
     /// Records an operation's outcome; with `record`, writes the resource in the same
     /// transaction, so state and journal never disagree.
+    #[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
     pub fn journal_outcome(
         &mut self,
         stack: &StackRecord,
@@ -361,11 +357,7 @@ impl StateStore {
         if let Some(held) = lock_info(&tx, stack.id)? {
             return Err(StateError::Locked {
                 stack: stack.name.clone(),
-                holder: held.holder,
-                host: held.host,
-                pid: held.pid,
-                operation: held.operation,
-                since: held.since,
+                held: Box::new(held),
             });
         }
         tx.execute(

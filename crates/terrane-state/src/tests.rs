@@ -76,9 +76,9 @@ fn a_second_writer_is_refused_with_the_holder_named() {
     a.lock(&stack, "apply").unwrap();
     let mut b = StateStore::open(&path).unwrap();
     match b.lock(&stack, "apply") {
-        Err(StateError::Locked { pid, operation, .. }) => {
-            assert_eq!(pid, std::process::id() as i64);
-            assert_eq!(operation, "apply");
+        Err(StateError::Locked { held, .. }) => {
+            assert_eq!(held.pid, std::process::id() as i64);
+            assert_eq!(held.operation, "apply");
         }
         other => panic!("expected a lock error, got {other:?}"),
     }

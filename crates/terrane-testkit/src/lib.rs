@@ -147,8 +147,11 @@ fn request(port: u16, raw: &str) -> Option<String> {
 }
 
 fn http_get_ok(port: u16, path: &str) -> bool {
-    request(port, &format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"))
-        .is_some_and(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"))
+    request(
+        port,
+        &format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"),
+    )
+    .is_some_and(|r| r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200"))
 }
 
 /// A POST to the server's control API (reset, state manager).
@@ -173,6 +176,9 @@ mod tests {
         assert!(http_get_ok(port, "/moto-api/"));
         drop(moto);
         std::thread::sleep(Duration::from_millis(200));
-        assert!(!http_get_ok(port, "/moto-api/"), "server still answers after drop");
+        assert!(
+            !http_get_ok(port, "/moto-api/"),
+            "server still answers after drop"
+        );
     }
 }

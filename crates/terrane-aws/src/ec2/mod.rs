@@ -1,1 +1,311 @@
-pub mod vpc; pub mod subnet; pub mod internet_gateway; pub mod security_group;
+//! EC2 resource types, and what they share: error classification, tag specifications,
+//! describe filters and reading inputs.
+
+pub mod internet_gateway;
+pub mod security_group;
+pub mod subnet;
+pub mod vpc;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types::{Filter, ResourceType as Ec2ResourceType, Tag, TagSpecification};
+use terrane_core::{OWNERSHIP_TAG_ADDRESS, OWNERSHIP_TAG_STACK, Value};
+use terrane_provider::{Attributes, FindRequest, ProviderError};
+
+use crate::tags::{tags_from_inputs, tags_value};
+
+/// How long a create waits for a new resource to become visible and usable through the
+/// SDK's waiters (EC2 is eventually consistent: a modify right after a create can otherwise
+/// fail with a not-found error).
+pub(crate) const WAIT_FOR_CREATE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Ids per describe call. A filter with more values is split into several calls; EC2
+/// limits the number of values one filter may carry.
+pub(crate) const MAX_FILTER_VALUES: usize = 200;
+
+/// An EC2 error reduced to what terrane needs: AWS's error code (absent when the request
+/// never got an answer) and a readable message.
+#[derive(Debug)]
+pub(crate) struct Ec2Error {
+    pub code: Option<String>,
+    pub message: String,
+    pub timed_out: bool,
+}
+
+impl Ec2Error {
+    pub fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        // `SdkError` gives the service error's metadata (the same as `into_service_error()`
+        // would, without that method's extra bounds), and none for transport failures.
+        let timed_out = matches!(err, SdkError::TimeoutError(_));
+        Ec2Error {
+            code: err.code().map(str::to_string),
+            message: err
+                .message()
+                .map(str::to_string)
+                .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
+            timed_out,
+        }
+    }
+
+    /// Whether AWS answered with one of these error codes.
+    pub fn is(&self, codes: &[&str]) -> bool {
+        self.code.as_deref().is_some_and(|c| codes.contains(&c))
+    }
+
+    pub fn into_provider(self, operation: &str) -> ProviderError {
+        if self.timed_out {
+            return ProviderError::Timeout(format!("{operation}: {}", self.message));
+        }
+        match self.code {
+            Some(code) => ProviderError::api(operation, format!("{code}: {}", self.message)),
+            None => ProviderError::api(operation, self.message),
+        }
+    }
+}
+
+/// Maps an SDK error to a provider error naming the operation, AWS's code and message.
+pub(crate) fn api_error<E, R>(
+    operation: &'static str,
+) -> impl FnOnce(SdkError<E, R>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    move |err| Ec2Error::from_sdk(err).into_provider(operation)
+}
+
+/// The result of a delete-like call, with "already gone" (any of `not_found` codes)
+/// counted as success.
+pub(crate) fn gone_is_ok<T, E, R>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+    not_found: &[&str],
+) -> Result<(), ProviderError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            let err = Ec2Error::from_sdk(err);
+            if err.is(not_found) {
+                Ok(())
+            } else {
+                Err(err.into_provider(operation))
+            }
+        }
+    }
+}
+
+/// Describes the resources with these ids, `filter_name` carrying the ids (not the id-list
+/// parameter: with that, one unknown id fails the whole call). One paginated describe per
+/// [`MAX_FILTER_VALUES`] ids; ids not found are absent from the result.
+pub(crate) async fn describe_ids<F, Fut>(
+    ids: &[String],
+    filter_name: &str,
+    describe: F,
+) -> Result<BTreeMap<String, Attributes>, ProviderError>
+where
+    F: Fn(Vec<Filter>) -> Fut,
+    Fut: std::future::Future<Output = Result<BTreeMap<String, Attributes>, ProviderError>>,
+{
+    let unique: Vec<&String> = ids.iter().collect::<BTreeSet<_>>().into_iter().collect();
+    let mut found = BTreeMap::new();
+    for chunk in unique.chunks(MAX_FILTER_VALUES) {
+        found.extend(describe(vec![filter(filter_name, chunk.iter().map(|s| s.as_str()))]).await?);
+    }
+    Ok(found)
+}
+
+/// A waiter that did not reach its success state.
+pub(crate) fn waiter_error(operation: &str, err: impl std::error::Error) -> ProviderError {
+    ProviderError::api(operation, DisplayErrorContext(&err))
+}
+
+pub(crate) fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.into_iter().map(Into::into).collect()))
+        .build()
+}
+
+/// Filters selecting what carries terrane's ownership tag for a stack. Filter values are
+/// patterns to EC2 (`*` and `?` are wildcards), so the value is escaped to match literally.
+/// The address is matched by [`retain_owned`] on this side rather than in a filter:
+/// addresses such as `subnet["a"]` hold brackets, which some EC2-compatible endpoints read
+/// as glob classes, and a lookup that silently finds nothing would defeat crash recovery.
+pub(crate) fn ownership_filters(req: &FindRequest<'_>) -> Vec<Filter> {
+    vec![filter(
+        &format!("tag:{OWNERSHIP_TAG_STACK}"),
+        [escape_filter_value(req.stack)],
+    )]
+}
+
+/// A literal EC2 filter value: `\`, `*` and `?` escaped with a backslash.
+fn escape_filter_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        if matches!(c, '\\' | '*' | '?') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Keeps the described resources whose ownership tags are exactly the requested ones.
+pub(crate) fn retain_owned(
+    req: &FindRequest<'_>,
+    mut found: BTreeMap<String, Attributes>,
+) -> BTreeMap<String, Attributes> {
+    found.retain(|_, attrs| {
+        let tag = |key: &str| {
+            attrs
+                .get("tags")
+                .and_then(Value::as_map)
+                .and_then(|t| t.get(key))
+                .and_then(Value::as_str)
+        };
+        tag(OWNERSHIP_TAG_STACK) == Some(req.stack)
+            && req
+                .address
+                .is_none_or(|a| tag(OWNERSHIP_TAG_ADDRESS) == Some(a))
+    });
+    found
+}
+
+/// The `tags` input as a TagSpecification for `resource_type`, so that tags are set
+/// atomically with creation. `None` when there are no tags (EC2 refuses an empty one).
+pub(crate) fn tag_specification(
+    resource_type: Ec2ResourceType,
+    inputs: &Attributes,
+) -> Option<TagSpecification> {
+    let tags = sdk_tags(tags_from_inputs(inputs));
+    if tags.is_empty() {
+        return None;
+    }
+    Some(
+        TagSpecification::builder()
+            .resource_type(resource_type)
+            .set_tags(Some(tags))
+            .build(),
+    )
+}
+
+fn sdk_tags(pairs: impl IntoIterator<Item = (String, String)>) -> Vec<Tag> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// EC2 tags as terrane's `tags` value: a map of strings. Keys under `aws:` are AWS's own
+/// (CloudFormation, Service Catalog...): no stack can set or remove them, so they are not
+/// shown as part of the resource's tags.
+pub(crate) fn tags_to_value(tags: &[Tag]) -> Value {
+    tags_value(
+        tags.iter()
+            .filter_map(|t| Some((t.key()?, t.value().unwrap_or(""))))
+            .filter(|(k, _)| !k.starts_with("aws:")),
+    )
+}
+
+/// Brings the resource's tags from `prior` to the `tags` of `inputs`: deletes the keys no
+/// longer wanted, then creates or overwrites the ones that are new or changed.
+pub(crate) async fn sync_tags(
+    client: &aws_sdk_ec2::Client,
+    id: &str,
+    inputs: &Attributes,
+    prior: &Attributes,
+) -> Result<(), ProviderError> {
+    let want: BTreeMap<String, String> = tags_from_inputs(inputs).into_iter().collect();
+    let have: BTreeMap<String, String> = tags_from_inputs(prior).into_iter().collect();
+    let removed: BTreeSet<&String> = have.keys().filter(|k| !want.contains_key(*k)).collect();
+    let changed: Vec<(String, String)> = want
+        .iter()
+        .filter(|(k, v)| have.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !removed.is_empty() {
+        client
+            .delete_tags()
+            .resources(id)
+            .set_tags(Some(
+                removed
+                    .into_iter()
+                    .map(|k| Tag::builder().key(k).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(api_error("DeleteTags"))?;
+    }
+    if !changed.is_empty() {
+        client
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(sdk_tags(changed)))
+            .send()
+            .await
+            .map_err(api_error("CreateTags"))?;
+    }
+    Ok(())
+}
+
+/// A string input (numbers and bools written as text); `None` when unset or null.
+pub(crate) fn input_str(inputs: &Attributes, name: &str) -> Option<String> {
+    match inputs.get(name)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A required string input.
+pub(crate) fn require_str(inputs: &Attributes, name: &str) -> Result<String, ProviderError> {
+    input_str(inputs, name).ok_or_else(|| ProviderError::Invalid(format!("`{name}` is required")))
+}
+
+/// A bool input (`"true"`/`"false"` accepted); `None` when unset or null.
+pub(crate) fn input_bool(inputs: &Attributes, name: &str) -> Result<Option<bool>, ProviderError> {
+    match inputs.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if s == "true" => Ok(Some(true)),
+        Some(Value::String(s)) if s == "false" => Ok(Some(false)),
+        Some(other) => Err(ProviderError::Invalid(format!(
+            "`{name}` must be a bool, found a {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// The AWS partition of a region, for building ARNs.
+pub(crate) fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// `arn:{partition}:ec2:{region}:{owner}:{kind}/{id}`.
+pub(crate) fn arn(region: &str, owner: &str, kind: &str, id: &str) -> String {
+    format!("arn:{}:ec2:{region}:{owner}:{kind}/{id}", partition(region))
+}
+
+/// Inserts `value` under `name` when present.
+pub(crate) fn put_str(attrs: &mut Attributes, name: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        attrs.insert(name.to_string(), Value::string(v));
+    }
+}

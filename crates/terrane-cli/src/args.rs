@@ -1,0 +1,176 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "terrane",
+    version,
+    about = "Plan and apply AWS stacks declared in YAML, directly against the AWS APIs"
+)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); TERRANE_LOG takes a tracing filter.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct StackArgs {
+    /// The stack directory (holding stack.yaml).
+    #[arg(default_value = ".")]
+    pub stack: PathBuf,
+    /// Environment: reads env/<ENV>.yaml of the stack for variable values.
+    #[arg(long = "env", short = 'e')]
+    pub env: Option<String>,
+    /// Set a variable, overriding the environment file and defaults (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Args, Clone)]
+pub struct StateArgs {
+    /// State database; defaults to <stack>/.terrane/state.db.
+    #[arg(long = "state", env = "TERRANE_STATE", global = true)]
+    pub state: Option<PathBuf>,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Check a stack: syntax, variables, references, cycles and every property against its type.
+    Validate {
+        #[command(flatten)]
+        stack: StackArgs,
+        /// Print the diagnostics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what apply would do.
+    Plan {
+        #[command(flatten)]
+        stack: StackArgs,
+        /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Save the plan, to apply exactly it later with `terrane apply FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Plan the destruction of everything in state.
+        #[arg(long)]
+        destroy: bool,
+    },
+    /// Make the live infrastructure match the stack (or a saved plan).
+    Apply {
+        /// A stack directory, or a plan file saved with `plan --out`.
+        #[arg(default_value = ".")]
+        target: PathBuf,
+        #[arg(long = "env", short = 'e')]
+        env: Option<String>,
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
+        #[command(flatten)]
+        state: StateArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// Most AWS operations in flight at once.
+        #[arg(long, default_value_t = 10)]
+        parallelism: usize,
+    },
+    /// Delete everything the stack's state records.
+    Destroy {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long)]
+        auto_approve: bool,
+        #[arg(long, default_value_t = 10)]
+        parallelism: usize,
+    },
+    /// Print the resource graph.
+    Graph {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Show the stack's outputs.
+    Output {
+        #[command(flatten)]
+        stack: StackArgs,
+        /// Only this output, printed raw.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read and edit the state store.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+    /// Print the JSON Schema of stack.yaml, for editors.
+    Schema,
+    /// Write the reference pages of every resource type into a directory.
+    Docs {
+        #[arg(default_value = "docs/resources")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum StateCommand {
+    /// Every resource in state.
+    List {
+        #[arg(default_value = ".")]
+        stack: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One resource as recorded (sensitive values appear only as digests).
+    Show {
+        address: String,
+        #[arg(long, default_value = ".")]
+        stack: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Forget a resource without deleting it in AWS.
+    Rm {
+        address: String,
+        #[arg(long, default_value = ".")]
+        stack: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Remove a lock left by a process that died.
+    Unlock {
+        #[arg(default_value = ".")]
+        stack: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+        /// Needed: breaking the lock of a live process can corrupt its apply.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}

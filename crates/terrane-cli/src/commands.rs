@@ -1,0 +1,656 @@
+//! Each command is a thin wrapper over the engine.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use terrane_aws::AwsClients;
+use terrane_core::Value;
+use terrane_engine::{ApplyObserver, ApplyOptions, LoadedStack, RefreshStats, StepOutcome};
+use terrane_plan::{Action, Plan, ResourceChange, StepKind};
+use terrane_provider::Registry;
+use terrane_stack::LoadOptions;
+use terrane_state::{StackRecord, StateStore};
+
+use crate::args::{Cli, Command, GraphFormat, StackArgs, StateArgs, StateCommand};
+use crate::render;
+
+pub async fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Validate { stack, json } => validate(&stack, json),
+        Command::Plan {
+            stack,
+            detailed_exitcode,
+            json,
+            out,
+            destroy,
+        } => plan(&stack, detailed_exitcode, json, out.as_deref(), destroy).await,
+        Command::Apply {
+            target,
+            env,
+            vars,
+            state,
+            auto_approve,
+            parallelism,
+        } => {
+            if target.is_file() {
+                apply_saved(&target, state, parallelism).await
+            } else {
+                let args = StackArgs {
+                    stack: target,
+                    env,
+                    vars,
+                    state,
+                };
+                apply(&args, auto_approve, parallelism, false, None).await
+            }
+        }
+        Command::Destroy {
+            stack,
+            auto_approve,
+            parallelism,
+        } => apply(&stack, auto_approve, parallelism, true, None).await,
+        Command::Graph { stack, format } => graph(&stack, format),
+        Command::Output { stack, name, json } => output(&stack, name.as_deref(), json),
+        Command::State { command } => state_command(command),
+        Command::Docs { out } => {
+            write_docs(&out)?;
+            println!("Wrote the resource reference into {}.", out.display());
+            Ok(0)
+        }
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&terrane_stack::json_schema())?
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn load_options(args: &StackArgs) -> LoadOptions<'static> {
+    LoadOptions {
+        env: args.env.clone(),
+        vars: args.vars.clone(),
+        ..LoadOptions::default()
+    }
+}
+
+fn state_path(stack_dir: &Path, state: &StateArgs) -> PathBuf {
+    state
+        .state
+        .clone()
+        .unwrap_or_else(|| stack_dir.join(".terrane").join("state.db"))
+}
+
+async fn aws_registry() -> Registry {
+    terrane_aws::registry(Arc::new(AwsClients::from_env().await))
+}
+
+fn load(args: &StackArgs, registry: &Registry) -> Result<LoadedStack> {
+    Ok(terrane_engine::load(
+        &args.stack,
+        &load_options(args),
+        registry,
+    )?)
+}
+
+fn validate(args: &StackArgs, json: bool) -> Result<u8> {
+    let registry = terrane_aws::offline_registry();
+    match terrane_engine::load(&args.stack, &load_options(args), &registry) {
+        Ok(loaded) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"valid": true, "resources": loaded.stack.instances.len(), "diagnostics": []})
+                );
+            } else {
+                println!(
+                    "Stack \"{}\" is valid: {} resources.",
+                    loaded.stack.name,
+                    loaded.stack.instances.len()
+                );
+            }
+            Ok(0)
+        }
+        Err(d) if json => {
+            println!("{}", serde_json::json!({"valid": false, "diagnostics": d}));
+            Ok(1)
+        }
+        Err(d) => Err(d.into()),
+    }
+}
+
+fn graph(args: &StackArgs, format: GraphFormat) -> Result<u8> {
+    let stack = terrane_stack::load_stack(&args.stack, &load_options(args))?;
+    let graph = terrane_stack::StackGraph::build(&stack)?;
+    let text = match format {
+        GraphFormat::Dot => graph.to_dot(&stack),
+        GraphFormat::Mermaid => graph.to_mermaid(&stack),
+    };
+    print!("{text}");
+    Ok(0)
+}
+
+/// A plan saved with `plan --out`: enough to load the same stack again, plus what the plan
+/// did, so that apply can refuse if anything moved in between.
+#[derive(Serialize, Deserialize)]
+struct SavedPlan {
+    format: String,
+    stack_dir: PathBuf,
+    env: Option<String>,
+    /// `--var` values, except those of sensitive variables, which apply reads again.
+    vars: Vec<(String, String)>,
+    state: Option<PathBuf>,
+    state_serial: i64,
+    actions: Vec<(String, Action)>,
+    plan: serde_json::Value,
+}
+
+const PLAN_FORMAT: &str = "terrane-plan/1";
+
+struct Prepared {
+    loaded: Option<LoadedStack>,
+    state: StateStore,
+    stack_rec: StackRecord,
+    recorded: Vec<terrane_plan::RecordedResource>,
+    observed: BTreeMap<terrane_core::Address, terrane_plan::Observed>,
+    plan: Plan,
+}
+
+async fn prepare(
+    args: &StackArgs,
+    registry: &Registry,
+    destroy: bool,
+    lock_for: Option<&str>,
+) -> Result<Prepared> {
+    let loaded = load(args, registry)?;
+    let path = state_path(&args.stack, &args.state);
+    let mut state = terrane_engine::open_state(&path)?;
+    let stack_rec = state.stack(&loaded.stack.name)?;
+    if let Some(op) = lock_for {
+        state.lock(&stack_rec, op)?;
+    }
+    let result = async {
+        if lock_for.is_some() {
+            let run = state.begin_run(&stack_rec, "recover")?;
+            let rec =
+                terrane_engine::recover_interrupted(registry, &mut state, &stack_rec, run).await?;
+            for a in &rec.adopted {
+                eprintln!("recovered {a}: an interrupted create was found in AWS and recorded");
+            }
+            state.finish_run(run, "succeeded")?;
+        }
+        let recorded = state.resources(&stack_rec)?;
+        let stats = RefreshStats::default();
+        let observed = terrane_engine::refresh(registry, &recorded, &stats).await;
+        let plan = if destroy {
+            terrane_plan::destroy_plan(
+                &loaded.stack.name,
+                Some(&loaded.stack),
+                &recorded,
+                &observed,
+            )?
+        } else {
+            terrane_engine::plan(&loaded, &recorded, &observed, registry, &stack_rec)?
+        };
+        anyhow::Ok((recorded, observed, plan))
+    }
+    .await;
+    match result {
+        Ok((recorded, observed, plan)) => Ok(Prepared {
+            loaded: Some(loaded),
+            state,
+            stack_rec,
+            recorded,
+            observed,
+            plan,
+        }),
+        Err(e) => {
+            if lock_for.is_some() {
+                let _ = state.unlock(&stack_rec);
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn plan(
+    args: &StackArgs,
+    detailed: bool,
+    json: bool,
+    out: Option<&Path>,
+    destroy: bool,
+) -> Result<u8> {
+    let registry = aws_registry().await;
+    let mut p = prepare(args, &registry, destroy, None).await?;
+    let run = p.state.begin_run(&p.stack_rec, "plan")?;
+    p.state.finish_run(run, "succeeded")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&p.plan)?);
+    } else {
+        print!("{}", render::plan(&p.plan, render::color_out()));
+    }
+    if let Some(out) = out {
+        let loaded = p.loaded.as_ref().expect("plan loads the stack");
+        let sensitive: Vec<&String> = loaded
+            .stack
+            .variables
+            .iter()
+            .filter(|(_, v)| matches!(v, Value::Secret(_)))
+            .map(|(k, _)| k)
+            .collect();
+        let saved = SavedPlan {
+            format: PLAN_FORMAT.into(),
+            stack_dir: std::path::absolute(&args.stack)?,
+            env: args.env.clone(),
+            vars: args
+                .vars
+                .iter()
+                .filter(|(k, _)| !sensitive.contains(&k))
+                .cloned()
+                .collect(),
+            state: args
+                .state
+                .state
+                .clone()
+                .map(std::path::absolute)
+                .transpose()?,
+            state_serial: p.state.serial(&p.stack_rec)?,
+            actions: if destroy {
+                Vec::new()
+            } else {
+                p.plan.fingerprint()
+            },
+            plan: serde_json::to_value(&p.plan)?,
+        };
+        if destroy {
+            bail!("--out with --destroy is not supported yet: run `terrane destroy`");
+        }
+        write_private(out, serde_json::to_string_pretty(&saved)?.as_bytes())?;
+        if !json {
+            println!(
+                "\nSaved the plan to {}; apply exactly it with `terrane apply {}`.",
+                out.display(),
+                out.display()
+            );
+        }
+    }
+    Ok(if detailed && p.plan.has_changes() {
+        2
+    } else {
+        0
+    })
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+async fn apply_saved(file: &Path, state: StateArgs, parallelism: usize) -> Result<u8> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let saved: SavedPlan = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a terrane plan file", file.display()))?;
+    if saved.format != PLAN_FORMAT {
+        bail!(
+            "{}: plan format {} is not {PLAN_FORMAT}",
+            file.display(),
+            saved.format
+        );
+    }
+    let args = StackArgs {
+        stack: saved.stack_dir.clone(),
+        env: saved.env.clone(),
+        vars: saved.vars.clone(),
+        state: StateArgs {
+            state: state.state.or(saved.state.clone()),
+        },
+    };
+    apply(&args, true, parallelism, false, Some(&saved)).await
+}
+
+fn confirm(what: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("{what} needs confirmation, but there is no terminal to ask: add --auto-approve");
+    }
+    print!("Do you want to {what}? Only 'yes' will be accepted: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}
+
+async fn apply(
+    args: &StackArgs,
+    auto_approve: bool,
+    parallelism: usize,
+    destroy: bool,
+    saved: Option<&SavedPlan>,
+) -> Result<u8> {
+    let registry = aws_registry().await;
+    let op = if destroy { "destroy" } else { "apply" };
+    let mut p = prepare(args, &registry, destroy, Some(op)).await?;
+    let result = apply_locked(&mut p, &registry, auto_approve, parallelism, destroy, saved).await;
+    p.state.unlock(&p.stack_rec)?;
+    result
+}
+
+async fn apply_locked(
+    p: &mut Prepared,
+    registry: &Registry,
+    auto_approve: bool,
+    parallelism: usize,
+    destroy: bool,
+    saved: Option<&SavedPlan>,
+) -> Result<u8> {
+    if let Some(saved) = saved {
+        let serial = p.state.serial(&p.stack_rec)?;
+        if serial != saved.state_serial {
+            bail!(
+                "the saved plan is stale: state changed since it was made (serial {} then, {serial} now); plan again",
+                saved.state_serial
+            );
+        }
+        if p.plan.fingerprint() != saved.actions {
+            bail!(
+                "the saved plan is stale: the live infrastructure changed since it was made; plan again"
+            );
+        }
+    }
+    let color = render::color_out();
+    print!("{}", render::plan(&p.plan, color));
+    let op = if destroy { "destroy" } else { "apply" };
+    let run = p.state.begin_run(&p.stack_rec, op)?;
+    if p.plan.has_changes() && !auto_approve && !confirm(&format!("{op} these changes"))? {
+        p.state.finish_run(run, "cancelled")?;
+        println!("Cancelled; nothing was changed.");
+        return Ok(1);
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\ninterrupted: finishing the operations in flight, starting nothing new (Ctrl-C again to abort)"
+            );
+            on_signal.store(true, Ordering::SeqCst);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let steps = terrane_plan::steps(&p.plan).len();
+    let progress = Progress::new(steps as u64, color);
+    let opts = ApplyOptions {
+        parallelism,
+        cancel,
+    };
+    let report = terrane_engine::apply(
+        p.loaded.as_ref(),
+        &p.plan,
+        &p.recorded,
+        &p.observed,
+        registry,
+        &mut p.state,
+        &p.stack_rec,
+        run,
+        &opts,
+        &progress,
+    )
+    .await;
+    progress.bar.finish_and_clear();
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            p.state.finish_run(run, &format!("failed: {e}"))?;
+            return Err(e.into());
+        }
+    };
+    let failures: Vec<_> = report.failures().collect();
+    if failures.is_empty() {
+        p.state.finish_run(run, "succeeded")?;
+        let s = p.plan.summary();
+        println!(
+            "\n{} complete: {} created, {} updated, {} replaced, {} deleted.",
+            if destroy { "Destroy" } else { "Apply" },
+            s.create,
+            s.update,
+            s.replace,
+            s.delete
+        );
+    } else {
+        p.state.finish_run(
+            run,
+            &format!("failed: {} step(s) did not succeed", failures.len()),
+        )?;
+        eprintln!(
+            "\n{} failed; state records exactly what was done. Fix the cause and run it again:",
+            if destroy { "Destroy" } else { "Apply" }
+        );
+        for (addr, kind, o) in &failures {
+            eprintln!("  {addr} ({}): {}", kind_name(*kind), outcome_text(o));
+        }
+    }
+    if !destroy
+        && let Some(loaded) = &p.loaded
+        && let Ok(outputs) = terrane_engine::outputs(&loaded.stack, &report.live)
+        && !outputs.is_empty()
+    {
+        println!("\nOutputs:");
+        for (k, v) in outputs {
+            println!("  {k} = {v}");
+        }
+    }
+    Ok(if failures.is_empty() { 0 } else { 1 })
+}
+
+fn kind_name(k: StepKind) -> &'static str {
+    match k {
+        StepKind::Create => "create",
+        StepKind::Update => "update",
+        StepKind::Delete => "delete",
+    }
+}
+
+fn outcome_text(o: &StepOutcome) -> String {
+    match o {
+        StepOutcome::Succeeded => "done".into(),
+        StepOutcome::Failed(m) => format!("failed: {m}"),
+        StepOutcome::Skipped(m) => format!("skipped: {m}"),
+    }
+}
+
+struct Progress {
+    bar: ProgressBar,
+    color: bool,
+}
+
+impl Progress {
+    fn new(len: u64, color: bool) -> Self {
+        let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Progress { bar, color }
+    }
+}
+
+impl ApplyObserver for Progress {
+    fn started(&self, change: &ResourceChange, kind: StepKind) {
+        self.bar
+            .set_message(format!("{} {}", kind_name(kind), change.address));
+    }
+
+    fn finished(&self, change: &ResourceChange, kind: StepKind, outcome: &StepOutcome) {
+        use owo_colors::OwoColorize;
+        self.bar.inc(1);
+        let text = format!(
+            "{} {} ({}): {}",
+            kind_name(kind),
+            change.address,
+            change.type_name,
+            outcome_text(outcome)
+        );
+        let text = match (self.color, outcome) {
+            (false, _) => text,
+            (true, StepOutcome::Succeeded) => text.green().to_string(),
+            (true, StepOutcome::Failed(_)) => text.red().to_string(),
+            (true, StepOutcome::Skipped(_)) => text.yellow().to_string(),
+        };
+        if self.bar.is_hidden() {
+            // Without a terminal indicatif draws nothing; the line still matters in CI logs.
+            println!("{text}");
+        } else {
+            self.bar.println(text);
+        }
+    }
+}
+
+fn output(args: &StackArgs, name: Option<&str>, json: bool) -> Result<u8> {
+    let registry = terrane_aws::offline_registry();
+    let loaded = load(args, &registry)?;
+    let state = terrane_engine::open_state(&state_path(&args.stack, &args.state))?;
+    let recorded = match state.find_stack(&loaded.stack.name)? {
+        Some(rec) => state.resources(&rec)?,
+        None => Vec::new(),
+    };
+    let lookup = terrane_engine::recorded_lookup(&recorded, &registry);
+    let outputs = terrane_engine::outputs(&loaded.stack, &lookup)?;
+    match name {
+        Some(n) => {
+            let v = outputs.get(n).with_context(|| format!("no output `{n}`"))?;
+            match v {
+                Value::String(s) => println!("{s}"),
+                other => println!("{other}"),
+            }
+        }
+        None if json => println!("{}", serde_json::to_string_pretty(&outputs)?),
+        None => {
+            for (k, v) in outputs {
+                println!("{k} = {v}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn open_stack_state(stack: &Path, state: &StateArgs) -> Result<(StateStore, StackRecord)> {
+    let name = terrane_stack::stack_name(stack).map_err(terrane_core::Diagnostics::from)?;
+    let path = state_path(stack, state);
+    if !path.exists() {
+        bail!(
+            "no state at {}: nothing has been applied for this stack yet",
+            path.display()
+        );
+    }
+    let mut store = terrane_engine::open_state(&path)?;
+    let rec = store.stack(&name)?;
+    Ok((store, rec))
+}
+
+fn state_command(cmd: StateCommand) -> Result<u8> {
+    match cmd {
+        StateCommand::List { stack, state, json } => {
+            let (store, rec) = open_stack_state(&stack, &state)?;
+            let resources = store.resources(&rec)?;
+            if json {
+                let list: Vec<_> = resources
+                    .iter()
+                    .map(|r| serde_json::json!({"address": r.address, "type": r.type_name, "region": r.region, "cloud_id": r.cloud_id}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for r in resources {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        r.address, r.type_name, r.region, r.cloud_id
+                    );
+                }
+            }
+            Ok(0)
+        }
+        StateCommand::Show {
+            address,
+            stack,
+            state,
+        } => {
+            let (store, rec) = open_stack_state(&stack, &state)?;
+            let r = store
+                .resource(&rec, &terrane_core::Address::new(address.clone()))?
+                .with_context(|| format!("no resource `{address}` in state"))?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(0)
+        }
+        StateCommand::Rm {
+            address,
+            stack,
+            state,
+        } => {
+            let (mut store, rec) = open_stack_state(&stack, &state)?;
+            let addr = terrane_core::Address::new(address.clone());
+            if store.resource(&rec, &addr)?.is_none() {
+                bail!("no resource `{address}` in state");
+            }
+            store.lock(&rec, "state rm")?;
+            let r = store.record(&rec, None, terrane_state::RecordChange::Remove(&addr));
+            store.unlock(&rec)?;
+            r?;
+            println!(
+                "Removed {address} from state; it still exists in AWS and is no longer managed."
+            );
+            Ok(0)
+        }
+        StateCommand::Unlock {
+            stack,
+            state,
+            force,
+        } => {
+            let (mut store, rec) = open_stack_state(&stack, &state)?;
+            let Some(holder) = store.lock_holder(&rec)? else {
+                println!("Stack \"{}\" is not locked.", rec.name);
+                return Ok(0);
+            };
+            eprintln!(
+                "warning: the lock is held by {} on {} (pid {}) for {} since {}. If that process is still running, breaking its lock lets two writers change the stack at once.",
+                holder.holder, holder.host, holder.pid, holder.operation, holder.since
+            );
+            if !force {
+                bail!("re-run with --force to break the lock");
+            }
+            store.force_unlock(&rec)?;
+            println!("Lock removed.");
+            Ok(0)
+        }
+    }
+}
+
+/// Writes one page per resource type and an index into `out`.
+pub fn write_docs(out: &Path) -> Result<()> {
+    let registry = terrane_aws::offline_registry();
+    std::fs::create_dir_all(out)?;
+    let schemas: Vec<&terrane_core::ResourceSchema> = registry.iter().map(|t| t.schema()).collect();
+    for s in &schemas {
+        std::fs::write(
+            out.join(format!("{}.md", s.type_name)),
+            crate::docs::resource_page(s),
+        )?;
+    }
+    std::fs::write(out.join("README.md"), crate::docs::index(&schemas))?;
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! What people see: plans as coloured diffs, diagnostics with the offending line.
+
+use std::io::IsTerminal;
+
+use owo_colors::OwoColorize;
+use terrane_core::{Diagnostic, Diagnostics, Value};
+use terrane_engine::EngineError;
+use terrane_plan::{Action, Plan, ResourceChange};
+
+pub fn color_out() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+fn color_err() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
+/// Prints an error; diagnostics get their source line and a caret.
+pub fn error(e: &anyhow::Error) {
+    let diags = e
+        .downcast_ref::<Diagnostics>()
+        .or_else(|| match e.downcast_ref::<EngineError>() {
+            Some(EngineError::Invalid(d)) => Some(d),
+            _ => None,
+        });
+    match diags {
+        Some(d) => {
+            for diag in d.iter() {
+                eprintln!("{}", diagnostic(diag, color_err()));
+            }
+            eprintln!(
+                "{} problem{} found; nothing was applied",
+                d.len(),
+                if d.len() == 1 { "" } else { "s" }
+            );
+        }
+        None => {
+            let text = format!("{e:#}");
+            if color_err() {
+                eprintln!("{} {text}", "error:".red().bold());
+            } else {
+                eprintln!("error: {text}");
+            }
+        }
+    }
+}
+
+pub fn diagnostic(d: &Diagnostic, color: bool) -> String {
+    let mut out = String::new();
+    let head = d.to_string();
+    let mut lines = head.lines();
+    let first = lines.next().unwrap_or_default();
+    if color {
+        out.push_str(&first.replacen("error:", &"error:".red().bold().to_string(), 1));
+    } else {
+        out.push_str(first);
+    }
+    if let Some(loc) = &d.location
+        && loc.line > 0
+        && let Some(src) = std::fs::read_to_string(&loc.file)
+            .ok()
+            .and_then(|t| t.lines().nth(loc.line as usize - 1).map(str::to_string))
+    {
+        let n = loc.line.to_string();
+        let pad = " ".repeat(n.len());
+        out.push_str(&format!(
+            "\n {pad} |\n {n} | {src}\n {pad} | {}^",
+            " ".repeat(loc.column.saturating_sub(1) as usize)
+        ));
+    }
+    for rest in lines {
+        out.push('\n');
+        out.push_str(rest);
+    }
+    out
+}
+
+fn value(v: &Value, sensitive: bool) -> String {
+    if sensitive {
+        return "(sensitive)".into();
+    }
+    v.to_string()
+}
+
+fn header(c: &ResourceChange, color: bool) -> String {
+    let symbol = c.action.symbol();
+    let what = match c.action {
+        Action::Create => "will be created",
+        Action::Update => "will be updated in place",
+        Action::Replace => "must be replaced",
+        Action::Delete => "will be deleted",
+        Action::NoOp => "unchanged",
+    };
+    let id = c
+        .cloud_id
+        .as_deref()
+        .map(|i| format!(" {i}"))
+        .unwrap_or_default();
+    let line = format!(
+        "{symbol} {} ({}, {}){id} {what}",
+        c.address, c.type_name, c.region
+    );
+    if !color {
+        return line;
+    }
+    match c.action {
+        Action::Create => line.green().to_string(),
+        Action::Update => line.yellow().to_string(),
+        Action::Replace => line.magenta().to_string(),
+        Action::Delete => line.red().to_string(),
+        Action::NoOp => line,
+    }
+}
+
+pub fn plan(p: &Plan, color: bool) -> String {
+    let mut out = String::new();
+    if !p.has_changes() {
+        out.push_str(&format!(
+            "No changes: stack \"{}\" matches the live infrastructure ({} resources).\n",
+            p.stack,
+            p.changes.len()
+        ));
+        return out;
+    }
+    out.push_str(&format!(
+        "Stack \"{}\": terrane will perform these actions.\n\n",
+        p.stack
+    ));
+    for c in p.changes.iter().filter(|c| c.action != Action::NoOp) {
+        out.push_str(&format!("  {}\n", header(c, color)));
+        if let Some(r) = &c.reason {
+            out.push_str(&format!("      # {r}\n"));
+        }
+        for a in &c.attributes {
+            let after = value(&a.after, a.sensitive);
+            let line = match &a.before {
+                Some(b) => format!("{} = {} -> {after}", a.name, value(b, a.sensitive)),
+                None => format!("{} = {after}", a.name),
+            };
+            let note = if a.forces_replacement && c.action == Action::Replace {
+                "  # forces replacement"
+            } else {
+                ""
+            };
+            out.push_str(&format!("      {line}{note}\n"));
+        }
+        out.push('\n');
+    }
+    let s = p.summary();
+    out.push_str(&format!(
+        "Plan: {} to create, {} to update, {} to replace, {} to delete, {} unchanged.\n",
+        s.create, s.update, s.replace, s.delete, s.unchanged
+    ));
+    out
+}

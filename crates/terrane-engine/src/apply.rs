@@ -1,0 +1,448 @@
+//! Runs a plan's steps as soon as their dependencies are done, up to a parallelism bound,
+//! journalling each AWS operation: the intent is committed before the call, the outcome
+//! and the resource record after it, in one transaction.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use terrane_core::{Address, SchemaSource, SecretHasher, Value};
+use terrane_plan::{
+    Observed, PlannedLookup, RecordedResource, ResourceChange, StepKind, desired_inputs,
+};
+use terrane_provider::{
+    Attributes, CreateRequest, DeleteRequest, ProviderError, Registry, UpdateRequest,
+};
+use terrane_state::{RecordChange, StackRecord, StateStore};
+
+use crate::{EngineError, LoadedStack};
+
+pub struct ApplyOptions {
+    /// Upper bound on AWS operations in flight at once.
+    pub parallelism: usize,
+    /// Set (e.g. by Ctrl-C) to start nothing new; operations in flight finish and are recorded.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            parallelism: 10,
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepOutcome {
+    Succeeded,
+    Failed(String),
+    /// Not attempted: a dependency failed, or the run was interrupted.
+    Skipped(String),
+}
+
+/// Told of each step as it starts and ends, for progress display.
+pub trait ApplyObserver {
+    fn started(&self, change: &ResourceChange, kind: StepKind);
+    fn finished(&self, change: &ResourceChange, kind: StepKind, outcome: &StepOutcome);
+}
+
+pub struct NoProgress;
+
+impl ApplyObserver for NoProgress {
+    fn started(&self, _: &ResourceChange, _: StepKind) {}
+    fn finished(&self, _: &ResourceChange, _: StepKind, _: &StepOutcome) {}
+}
+
+pub struct ApplyReport {
+    pub outcomes: Vec<(Address, StepKind, StepOutcome)>,
+    /// Attribute values after the apply, for outputs.
+    pub live: PlannedLookup,
+}
+
+impl ApplyReport {
+    pub fn failures(&self) -> impl Iterator<Item = &(Address, StepKind, StepOutcome)> {
+        self.outcomes
+            .iter()
+            .filter(|(_, _, o)| !matches!(o, StepOutcome::Succeeded))
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.failures().next().is_none()
+    }
+}
+
+enum Done {
+    Created { id: String, attributes: Attributes },
+    Updated { attributes: Attributes },
+    Deleted,
+}
+
+/// One provider call, not yet started.
+type ProviderCall<'a> = Pin<Box<dyn Future<Output = Result<Done, ProviderError>> + 'a>>;
+
+type StepFuture<'a> = Pin<Box<dyn Future<Output = (usize, Result<Done, ProviderError>)> + 'a>>;
+
+struct Prepared {
+    journal_id: i64,
+    inputs: BTreeMap<String, Value>,
+}
+
+/// Applies `plan`. `loaded` is the stack (None when destroying a stack that no longer loads).
+#[allow(clippy::too_many_arguments)]
+pub async fn apply(
+    loaded: Option<&LoadedStack>,
+    plan: &terrane_plan::Plan,
+    recorded: &[RecordedResource],
+    observed: &BTreeMap<Address, Observed>,
+    registry: &Registry,
+    state: &mut StateStore,
+    stack_rec: &StackRecord,
+    run_id: i64,
+    opts: &ApplyOptions,
+    observer: &dyn ApplyObserver,
+) -> Result<ApplyReport, EngineError> {
+    let hasher = SecretHasher::new(stack_rec.secret_salt.clone());
+    let steps = terrane_plan::steps(plan);
+    let mut waiting_on: Vec<usize> = steps.iter().map(|s| s.after.len()).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        for &a in &s.after {
+            dependents[a].push(i);
+        }
+    }
+    let mut ready: VecDeque<usize> = (0..steps.len()).filter(|i| waiting_on[*i] == 0).collect();
+    let mut outcome: Vec<Option<StepOutcome>> = vec![None; steps.len()];
+    let mut prepared: Vec<Option<Prepared>> = (0..steps.len()).map(|_| None).collect();
+
+    // What each resource looks like now: live where refreshed, else as recorded.
+    let mut live = PlannedLookup::new();
+    let mut live_attrs: BTreeMap<Address, BTreeMap<String, Value>> = BTreeMap::new();
+    for r in recorded {
+        let mut values: BTreeMap<String, Value> = r
+            .inputs
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from_json(v)))
+            .collect();
+        values.extend(
+            r.attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from_json(v))),
+        );
+        if let Some(Observed::Present(o)) = observed.get(&r.address) {
+            values.extend(o.clone());
+        }
+        if let Some(schema) = registry.schema(&r.type_name) {
+            live.insert(r.address.clone(), schema, values.clone(), false);
+        }
+        live_attrs.insert(r.address.clone(), values);
+    }
+
+    let mut inflight: FuturesUnordered<StepFuture<'_>> = FuturesUnordered::new();
+    loop {
+        while inflight.len() < opts.parallelism.max(1) {
+            let Some(i) = ready.pop_front() else { break };
+            let step = &steps[i];
+            let change = &plan.changes[step.change];
+            if opts.cancel.load(Ordering::SeqCst) {
+                let o = StepOutcome::Skipped("the run was interrupted before this started".into());
+                observer.finished(change, step.kind, &o);
+                outcome[i] = Some(o);
+                continue;
+            }
+            observer.started(change, step.kind);
+            match start_step(
+                loaded,
+                change,
+                step.kind,
+                registry,
+                state,
+                stack_rec,
+                run_id,
+                &live,
+                &live_attrs,
+            ) {
+                Ok((p, fut)) => {
+                    prepared[i] = Some(p);
+                    inflight.push(Box::pin(async move { (i, fut.await) }));
+                }
+                Err(message) => {
+                    let o = StepOutcome::Failed(message);
+                    observer.finished(change, step.kind, &o);
+                    skip_dependents(i, &steps, &dependents, &mut outcome, plan, observer);
+                    outcome[i] = Some(o);
+                }
+            }
+        }
+        let Some((i, result)) = inflight.next().await else {
+            break;
+        };
+        let step = &steps[i];
+        let change = &plan.changes[step.change];
+        let Some(p) = prepared[i].take() else {
+            continue;
+        };
+        let o = match result {
+            Ok(done) => {
+                record_success(
+                    state,
+                    stack_rec,
+                    run_id,
+                    change,
+                    step.kind,
+                    p,
+                    done,
+                    &hasher,
+                    registry,
+                    &mut live,
+                    &mut live_attrs,
+                )?;
+                StepOutcome::Succeeded
+            }
+            Err(e) => {
+                let message = e.to_string();
+                state.journal_outcome(
+                    stack_rec,
+                    run_id,
+                    p.journal_id,
+                    "failed",
+                    None,
+                    Some(&message),
+                    RecordChange::None,
+                )?;
+                StepOutcome::Failed(message)
+            }
+        };
+        observer.finished(change, step.kind, &o);
+        if o == StepOutcome::Succeeded {
+            for &d in &dependents[i] {
+                waiting_on[d] -= 1;
+                if waiting_on[d] == 0 && outcome[d].is_none() {
+                    ready.push_back(d);
+                }
+            }
+        } else {
+            skip_dependents(i, &steps, &dependents, &mut outcome, plan, observer);
+        }
+        outcome[i] = Some(o);
+    }
+    let outcomes = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let o = outcome[i]
+                .clone()
+                .unwrap_or_else(|| StepOutcome::Skipped("not reached".into()));
+            (plan.changes[s.change].address.clone(), s.kind, o)
+        })
+        .collect();
+    Ok(ApplyReport { outcomes, live })
+}
+
+fn skip_dependents(
+    failed: usize,
+    steps: &[terrane_plan::Step],
+    dependents: &[Vec<usize>],
+    outcome: &mut [Option<StepOutcome>],
+    plan: &terrane_plan::Plan,
+    observer: &dyn ApplyObserver,
+) {
+    let cause = plan.changes[steps[failed].change].address.clone();
+    let mut stack: Vec<usize> = dependents[failed].clone();
+    while let Some(d) = stack.pop() {
+        if outcome[d].is_some() {
+            continue;
+        }
+        let o = StepOutcome::Skipped(format!("depends on {cause}, which did not succeed"));
+        observer.finished(&plan.changes[steps[d].change], steps[d].kind, &o);
+        outcome[d] = Some(o);
+        stack.extend(dependents[d].iter().copied());
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_step<'a>(
+    loaded: Option<&LoadedStack>,
+    change: &'a ResourceChange,
+    kind: StepKind,
+    registry: &'a Registry,
+    state: &mut StateStore,
+    stack_rec: &StackRecord,
+    run_id: i64,
+    live: &PlannedLookup,
+    live_attrs: &BTreeMap<Address, BTreeMap<String, Value>>,
+) -> Result<(Prepared, ProviderCall<'a>), String> {
+    let provider = registry
+        .get(&change.type_name)
+        .ok_or_else(|| {
+            format!(
+                "resource type {} is not known to this terrane",
+                change.type_name
+            )
+        })?
+        .clone();
+    let token = uuid::Uuid::new_v4().to_string();
+    let (operation, inputs) = match kind {
+        StepKind::Delete => ("delete", BTreeMap::new()),
+        StepKind::Create | StepKind::Update => {
+            let loaded = loaded.ok_or("the stack is needed to create or update")?;
+            let inst = loaded
+                .stack
+                .instance(&change.address)
+                .ok_or_else(|| format!("{} is not in the stack", change.address))?;
+            let schema = provider.schema();
+            let inputs =
+                desired_inputs(&loaded.stack, inst, schema, live).map_err(|d| d.to_string())?;
+            if let Some((k, _)) = inputs.iter().find(|(_, v)| v.contains_unknown()) {
+                return Err(format!(
+                    "`{k}` is still unknown at apply time (a dependency did not produce it)"
+                ));
+            }
+            (
+                if kind == StepKind::Create {
+                    "create"
+                } else {
+                    "update"
+                },
+                inputs,
+            )
+        }
+    };
+    let journal_id = state
+        .journal_intent(
+            stack_rec,
+            run_id,
+            &change.address,
+            &change.type_name,
+            &change.region,
+            operation,
+            &token,
+        )
+        .map_err(|e| e.to_string())?;
+    let region = change.region.clone();
+    let prior = live_attrs.get(&change.address).cloned().unwrap_or_default();
+    let id = change.cloud_id.clone().unwrap_or_default();
+    let changed: Vec<String> = change.attributes.iter().map(|a| a.name.clone()).collect();
+    let call_inputs = inputs.clone();
+    let fut: ProviderCall<'a> = match kind {
+        StepKind::Create => Box::pin(async move {
+            let r = provider
+                .create(CreateRequest {
+                    region: &region,
+                    address: &change.address,
+                    inputs: &call_inputs,
+                    client_token: &token,
+                })
+                .await?;
+            Ok(Done::Created {
+                id: r.id,
+                attributes: r.attributes,
+            })
+        }),
+        StepKind::Update => Box::pin(async move {
+            let r = provider
+                .update(UpdateRequest {
+                    region: &region,
+                    id: &id,
+                    inputs: &call_inputs,
+                    prior: &prior,
+                    changed: &changed,
+                })
+                .await?;
+            Ok(Done::Updated {
+                attributes: r.attributes,
+            })
+        }),
+        StepKind::Delete => Box::pin(async move {
+            match provider
+                .delete(DeleteRequest {
+                    region: &region,
+                    id: &id,
+                    prior: &prior,
+                })
+                .await
+            {
+                Ok(()) | Err(ProviderError::NotFound(_)) => Ok(Done::Deleted),
+                Err(e) => Err(e),
+            }
+        }),
+    };
+    Ok((Prepared { journal_id, inputs }, fut))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_success(
+    state: &mut StateStore,
+    stack_rec: &StackRecord,
+    run_id: i64,
+    change: &ResourceChange,
+    kind: StepKind,
+    p: Prepared,
+    done: Done,
+    hasher: &SecretHasher,
+    registry: &Registry,
+    live: &mut PlannedLookup,
+    live_attrs: &mut BTreeMap<Address, BTreeMap<String, Value>>,
+) -> Result<(), EngineError> {
+    let to_json = |m: &BTreeMap<String, Value>| {
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.to_state_json(hasher)))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let (id, attributes) = match done {
+        Done::Deleted => {
+            // The old half of a create-before-destroy replacement: the address already holds the new one.
+            let record =
+                if change.create_before_destroy && change.action == terrane_plan::Action::Replace {
+                    RecordChange::None
+                } else {
+                    RecordChange::Remove(&change.address)
+                };
+            state.journal_outcome(
+                stack_rec,
+                run_id,
+                p.journal_id,
+                "succeeded",
+                change.cloud_id.as_deref(),
+                None,
+                record,
+            )?;
+            if !matches!(change.action, terrane_plan::Action::Replace) {
+                live_attrs.remove(&change.address);
+            }
+            return Ok(());
+        }
+        Done::Created { id, attributes } => (id, attributes),
+        Done::Updated { attributes } => (change.cloud_id.clone().unwrap_or_default(), attributes),
+    };
+    let mut values = p.inputs.clone();
+    values.extend(attributes.clone());
+    let record = RecordedResource {
+        address: change.address.clone(),
+        type_name: change.type_name.clone(),
+        region: change.region.clone(),
+        cloud_id: id.clone(),
+        inputs: to_json(&p.inputs),
+        attributes: to_json(&attributes),
+        dependencies: change.depends_on.clone(),
+    };
+    state.journal_outcome(
+        stack_rec,
+        run_id,
+        p.journal_id,
+        "succeeded",
+        Some(&id),
+        None,
+        RecordChange::Put(&record),
+    )?;
+    if let Some(schema) = registry.schema(&change.type_name) {
+        live.insert(change.address.clone(), schema, values.clone(), false);
+    }
+    live_attrs.insert(change.address.clone(), values);
+    let _ = kind;
+    Ok(())
+}
