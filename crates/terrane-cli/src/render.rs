@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use owo_colors::OwoColorize;
 use terrane_core::{Diagnostic, Diagnostics, Value};
 use terrane_engine::EngineError;
-use terrane_plan::{Action, Plan, ResourceChange};
+use terrane_plan::{Action, AttrChange, Plan, ResourceChange};
 
 pub fn color_out() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
@@ -82,6 +82,45 @@ fn value(v: &Value, sensitive: bool) -> String {
     v.to_string()
 }
 
+/// One attribute's change: maps key by key, lists item by item, anything else whole.
+fn attr_lines(a: &AttrChange) -> Vec<String> {
+    let after = value(&a.after, a.sensitive);
+    match (&a.before, &a.after) {
+        (None, _) => vec![format!("{} = {after}", a.name)],
+        (Some(_), _) if a.sensitive => vec![format!("{} = (sensitive) -> (sensitive)", a.name)],
+        (Some(Value::Map(before)), Value::Map(now)) => {
+            let mut lines = Vec::new();
+            for (k, v) in now {
+                match before.get(k) {
+                    None => lines.push(format!("{}.{k} = {v}  (added)", a.name)),
+                    Some(b) if !b.semantically_equal(v) => lines.push(format!("{}.{k} = {b} -> {v}", a.name)),
+                    Some(_) => {}
+                }
+            }
+            for (k, b) in before {
+                if !now.contains_key(k) {
+                    lines.push(format!("{}.{k} = {b}  (removed)", a.name));
+                }
+            }
+            lines
+        }
+        (Some(Value::List(before)), Value::List(now)) => {
+            let mut lines = Vec::new();
+            for b in before.iter().filter(|b| !now.iter().any(|n| n.semantically_equal(b))) {
+                lines.push(format!("{} - {b}", a.name));
+            }
+            for n in now.iter().filter(|n| !before.iter().any(|b| b.semantically_equal(n))) {
+                lines.push(format!("{} + {n}", a.name));
+            }
+            if lines.is_empty() {
+                lines.push(format!("{} = (reordered) {after}", a.name));
+            }
+            lines
+        }
+        (Some(b), _) => vec![format!("{} = {} -> {after}", a.name, value(b, false))],
+    }
+}
+
 fn header(c: &ResourceChange, color: bool) -> String {
     let symbol = c.action.symbol();
     let what = match c.action {
@@ -132,17 +171,14 @@ pub fn plan(p: &Plan, color: bool) -> String {
             out.push_str(&format!("      # {r}\n"));
         }
         for a in &c.attributes {
-            let after = value(&a.after, a.sensitive);
-            let line = match &a.before {
-                Some(b) => format!("{} = {} -> {after}", a.name, value(b, a.sensitive)),
-                None => format!("{} = {after}", a.name),
-            };
             let note = if a.forces_replacement && c.action == Action::Replace {
                 "  # forces replacement"
             } else {
                 ""
             };
-            out.push_str(&format!("      {line}{note}\n"));
+            for line in attr_lines(a) {
+                out.push_str(&format!("      {line}{note}\n"));
+            }
         }
         out.push('\n');
     }

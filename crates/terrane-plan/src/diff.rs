@@ -272,7 +272,8 @@ fn compare(
             change.attributes.push(AttrChange {
                 name: attr.name.to_string(),
                 before,
-                after: want.clone(),
+                // In canonical form, so that it compares element by element with `before`.
+                after: schema.normalized(attr.name, want),
                 forces_replacement: attr.forces_replacement,
                 sensitive: attr.sensitive,
             });
