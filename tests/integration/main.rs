@@ -6,5 +6,6 @@
 
 mod bad_input;
 mod minimal;
+mod multi_region;
 mod support;
 mod tidy;

@@ -1,30 +1,20 @@
-//! AWS resource types, each one file behind [`terrane_provider::ResourceType`], talking to
-//! AWS through the official aws-sdk-* crates. The only crate that depends on the SDK.
+//! Every AWS resource type terrane manages, gathered into one registry. Each service is
+//! its own crate (one resource type = one file there, behind
+//! [`terrane_provider::ResourceType`]); this crate only lists the services.
 //!
 //! Credentials, region and endpoint come from the standard AWS chain (`AWS_PROFILE`, SSO,
 //! `AWS_ENDPOINT_URL`, ...); retries of throttling and transient errors are the SDK's own
 //! adaptive retry mode.
 
-pub mod clients;
-pub mod ec2;
-mod tags;
-
 use std::sync::Arc;
 
-pub use clients::AwsClients;
+pub use terrane_aws_core::{ApiCalls, AwsClients};
 use terrane_provider::Registry;
 
-/// Every AWS resource type terrane manages. Adding a type is one line here.
+/// Every AWS resource type terrane manages.
 pub fn registry(clients: Arc<AwsClients>) -> Registry {
     let mut r = Registry::new();
-    r.register(Arc::new(ec2::vpc::Vpc::new(clients.clone())));
-    r.register(Arc::new(ec2::subnet::Subnet::new(clients.clone())));
-    r.register(Arc::new(ec2::internet_gateway::InternetGateway::new(
-        clients.clone(),
-    )));
-    r.register(Arc::new(ec2::security_group::SecurityGroup::new(
-        clients.clone(),
-    )));
+    terrane_aws_ec2::register(&mut r, &clients);
     r
 }
 

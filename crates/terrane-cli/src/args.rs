@@ -12,6 +12,9 @@ pub struct Cli {
     /// More log output (-v info, -vv debug); TERRANE_LOG takes a tracing filter.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// At the end, print to stderr how many AWS API calls were made, by service, operation and region.
+    #[arg(long, global = true)]
+    pub api_stats: bool,
     #[command(subcommand)]
     pub command: Command,
 }

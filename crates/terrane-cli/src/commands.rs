@@ -20,7 +20,31 @@ use terrane_state::{StackRecord, StateStore};
 use crate::args::{Cli, Command, GraphFormat, StackArgs, StateArgs, StateCommand};
 use crate::render;
 
+/// The AWS clients of this process, once made, so their API calls can be reported.
+static CLIENTS: std::sync::OnceLock<Arc<AwsClients>> = std::sync::OnceLock::new();
+
 pub async fn run(cli: Cli) -> Result<u8> {
+    let api_stats = cli.api_stats;
+    let result = run_command(cli).await;
+    if api_stats {
+        print_api_stats();
+    }
+    result
+}
+
+fn print_api_stats() {
+    let Some(clients) = CLIENTS.get() else {
+        eprintln!("API calls: 0");
+        return;
+    };
+    let calls = clients.calls().snapshot();
+    eprintln!("API calls: {}", calls.values().sum::<u64>());
+    for ((service, operation, region), n) in calls {
+        eprintln!("  {service} {operation} {region}: {n}");
+    }
+}
+
+async fn run_command(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Validate { stack, json } => validate(&stack, json),
         Command::Plan {
@@ -89,7 +113,9 @@ fn state_path(stack_dir: &Path, state: &StateArgs) -> PathBuf {
 }
 
 async fn aws_registry() -> Registry {
-    terrane_aws::registry(Arc::new(AwsClients::from_env().await))
+    let clients = Arc::new(AwsClients::from_env().await);
+    let _ = CLIENTS.set(clients.clone());
+    terrane_aws::registry(clients)
 }
 
 fn load(args: &StackArgs, registry: &Registry) -> Result<LoadedStack> {

@@ -93,7 +93,9 @@ fn attr_lines(a: &AttrChange) -> Vec<String> {
             for (k, v) in now {
                 match before.get(k) {
                     None => lines.push(format!("{}.{k} = {v}  (added)", a.name)),
-                    Some(b) if !b.semantically_equal(v) => lines.push(format!("{}.{k} = {b} -> {v}", a.name)),
+                    Some(b) if !b.semantically_equal(v) => {
+                        lines.push(format!("{}.{k} = {b} -> {v}", a.name))
+                    }
                     Some(_) => {}
                 }
             }
@@ -106,10 +108,16 @@ fn attr_lines(a: &AttrChange) -> Vec<String> {
         }
         (Some(Value::List(before)), Value::List(now)) => {
             let mut lines = Vec::new();
-            for b in before.iter().filter(|b| !now.iter().any(|n| n.semantically_equal(b))) {
+            for b in before
+                .iter()
+                .filter(|b| !now.iter().any(|n| n.semantically_equal(b)))
+            {
                 lines.push(format!("{} - {b}", a.name));
             }
-            for n in now.iter().filter(|n| !before.iter().any(|b| b.semantically_equal(n))) {
+            for n in now
+                .iter()
+                .filter(|n| !before.iter().any(|b| b.semantically_equal(n)))
+            {
                 lines.push(format!("{} + {n}", a.name));
             }
             if lines.is_empty() {

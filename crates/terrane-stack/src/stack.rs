@@ -227,11 +227,6 @@ pub fn load_stack(dir: &Path, opts: &LoadOptions<'_>) -> Result<Stack, Diagnosti
     };
     let vars = builder.root_variables(&root, &root_file, dir, env_values, opts);
     builder.stack.variables = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let default_tags: BTreeMap<String, String> = root
-        .default_tags
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
     let root_scope = builder.new_scope(
         String::new(),
         root_file.clone(),
@@ -239,6 +234,7 @@ pub fn load_stack(dir: &Path, opts: &LoadOptions<'_>) -> Result<Stack, Diagnosti
             .map(|(k, v)| (k, VarBinding::Value(v)))
             .collect(),
     );
+    let default_tags = builder.static_tags(&root.default_tags, root_scope, &BTreeMap::new());
     builder.expand(
         Arc::new(root.clone()),
         root_scope,
@@ -329,6 +325,39 @@ impl Builder {
             outputs: HashMap::new(),
         });
         self.stack.scopes.len() - 1
+    }
+
+    /// `inherited` tags overlaid with `tags`, whose values may use `${var.x}` and locals.
+    fn static_tags(
+        &mut self,
+        tags: &IndexMap<String, String>,
+        scope: ScopeId,
+        inherited: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
+        let mut out = inherited.clone();
+        let ctx = InstanceCtx {
+            scope,
+            each: None,
+            count: None,
+        };
+        let at = serde_saphyr::Location::UNKNOWN;
+        for (k, v) in tags {
+            match self.eval_static(&Spanned::new(Node::Str(v.clone()), at, at), &ctx) {
+                Ok(Value::String(s)) => {
+                    out.insert(k.clone(), s);
+                }
+                Ok(other) => {
+                    out.insert(k.clone(), other.to_string());
+                }
+                Err(d) => self.diags.push(Diagnostic {
+                    location: Some(SourceLocation::file_only(
+                        self.stack.scopes[scope].file.to_path_buf(),
+                    )),
+                    ..d.with_note(format!("in default_tags.{k}"))
+                }),
+            }
+        }
+        out
     }
 
     fn eval_static(&self, node: &SNode, ctx: &InstanceCtx) -> Result<Value, Diagnostic> {
@@ -629,14 +658,8 @@ impl Builder {
                     },
                     None => region.clone(),
                 };
-                let mut tags = default_tags.clone();
-                tags.extend(
-                    module_file
-                        .default_tags
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone())),
-                );
                 let child = self.new_scope(prefix, module_file_path.clone(), vars);
+                let tags = self.static_tags(&module_file.default_tags, child, default_tags);
                 if let Some(group) = self.stack.scopes[scope].modules.get_mut(&name.value) {
                     group.instances.push((key.clone(), child));
                 }

@@ -527,8 +527,7 @@ impl SecurityGroup {
         region: &str,
         filters: Vec<Filter>,
     ) -> Result<Vec<Sg>, ProviderError> {
-        self.clients
-            .ec2(region)
+        crate::client(&self.clients, region)
             .describe_security_groups()
             .set_filters(Some(filters))
             .into_paginator()
@@ -609,7 +608,7 @@ impl ResourceType for SecurityGroup {
         // Validate the rules before anything is created.
         let ingress = desired_rules(inputs, "ingress")?;
         let egress = desired_rules(inputs, "egress")?;
-        let client = self.clients.ec2(req.region);
+        let client = crate::client(&self.clients, req.region);
         let out = client
             .create_security_group()
             .group_name(require_str(inputs, "name")?)
@@ -652,7 +651,7 @@ impl ResourceType for SecurityGroup {
     }
 
     async fn update(&self, req: UpdateRequest<'_>) -> Result<UpdateResponse, ProviderError> {
-        let client = self.clients.ec2(req.region);
+        let client = crate::client(&self.clients, req.region);
         let changed = |name: &str| req.changed.iter().any(|c| c == name);
         for (attr, direction) in [
             ("ingress", Direction::Ingress),
@@ -675,7 +674,7 @@ impl ResourceType for SecurityGroup {
     }
 
     async fn delete(&self, req: DeleteRequest<'_>) -> Result<(), ProviderError> {
-        let client = self.clients.ec2(req.region);
+        let client = crate::client(&self.clients, req.region);
         gone_is_ok(
             "DeleteSecurityGroup",
             client.delete_security_group().group_id(req.id).send().await,

@@ -16,7 +16,7 @@ use terrane_provider::{
 };
 
 use super::{
-    Ec2Error, WAIT_FOR_CREATE, api_error, arn, describe_ids, filter, gone_is_ok, input_bool,
+    AwsError, WAIT_FOR_CREATE, api_error, arn, describe_ids, filter, gone_is_ok, input_bool,
     input_str, ownership_filters, put_str, require_str, retain_owned, sync_tags, tag_specification,
     tags_to_value, waiter_error,
 };
@@ -80,7 +80,7 @@ impl Vpc {
         region: &str,
         filters: Vec<Filter>,
     ) -> Result<BTreeMap<String, Attributes>, ProviderError> {
-        let client = self.clients.ec2(region);
+        let client = crate::client(&self.clients, region);
         let vpcs = client
             .describe_vpcs()
             .set_filters(Some(filters))
@@ -204,7 +204,7 @@ async fn dns_attributes(
                 .and_then(AttributeBooleanValue::value),
         })),
         (Err(e), _) | (_, Err(e)) => {
-            let e = Ec2Error::from_sdk(e);
+            let e = AwsError::from_sdk(e);
             if e.is(&[NOT_FOUND]) {
                 Ok(None)
             } else {
@@ -267,7 +267,7 @@ impl ResourceType for Vpc {
 
     async fn create(&self, req: CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
         let inputs = req.inputs;
-        let client = self.clients.ec2(req.region);
+        let client = crate::client(&self.clients, req.region);
         let support = input_bool(inputs, "enable_dns_support")?;
         let hostnames = input_bool(inputs, "enable_dns_hostnames")?;
         let out = client
@@ -306,7 +306,7 @@ impl ResourceType for Vpc {
     }
 
     async fn update(&self, req: UpdateRequest<'_>) -> Result<UpdateResponse, ProviderError> {
-        let client = self.clients.ec2(req.region);
+        let client = crate::client(&self.clients, req.region);
         let changed = |name: &str| req.changed.iter().any(|c| c == name);
         let support = if changed("enable_dns_support") {
             input_bool(req.inputs, "enable_dns_support")?
@@ -327,7 +327,7 @@ impl ResourceType for Vpc {
     }
 
     async fn delete(&self, req: DeleteRequest<'_>) -> Result<(), ProviderError> {
-        let client = self.clients.ec2(req.region);
+        let client = crate::client(&self.clients, req.region);
         gone_is_ok(
             "DeleteVpc",
             client.delete_vpc().vpc_id(req.id).send().await,

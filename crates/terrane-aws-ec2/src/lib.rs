@@ -1,5 +1,5 @@
-//! EC2 resource types, and what they share: error classification, tag specifications,
-//! describe filters and reading inputs.
+//! EC2 resource types, and what they share: tag specifications, describe filters and
+//! reading inputs.
 
 pub mod internet_gateway;
 pub mod security_group;
@@ -8,12 +8,40 @@ pub mod vpc;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, ResourceType as Ec2ResourceType, Tag, TagSpecification};
 use terrane_core::{OWNERSHIP_TAG_ADDRESS, OWNERSHIP_TAG_STACK, Value};
 use terrane_provider::{Attributes, FindRequest, ProviderError};
 
-use crate::tags::{tags_from_inputs, tags_value};
+use std::sync::Arc;
+
+pub use terrane_aws_core::AwsClients;
+use terrane_aws_core::tags::{tags_from_inputs, tags_value};
+pub(crate) use terrane_aws_core::{AwsError, api_error, gone_is_ok, waiter_error};
+use terrane_provider::Registry;
+
+/// Registers every EC2 resource type. Adding a type is one line here.
+pub fn register(registry: &mut Registry, clients: &Arc<AwsClients>) {
+    registry.register(Arc::new(vpc::Vpc::new(clients.clone())));
+    registry.register(Arc::new(subnet::Subnet::new(clients.clone())));
+    registry.register(Arc::new(internet_gateway::InternetGateway::new(
+        clients.clone(),
+    )));
+    registry.register(Arc::new(security_group::SecurityGroup::new(
+        clients.clone(),
+    )));
+}
+
+/// The EC2 client for `region`, counting its calls.
+pub(crate) fn client(clients: &AwsClients, region: &str) -> aws_sdk_ec2::Client {
+    clients.client(region, |config, region, calls| {
+        aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(config)
+                .region(region)
+                .interceptor(calls)
+                .build(),
+        )
+    })
+}
 
 /// How long a create waits for a new resource to become visible and usable through the
 /// SDK's waiters (EC2 is eventually consistent: a modify right after a create can otherwise
@@ -24,89 +52,10 @@ pub(crate) const WAIT_FOR_CREATE: std::time::Duration = std::time::Duration::fro
 /// limits the number of values one filter may carry.
 pub(crate) const MAX_FILTER_VALUES: usize = 200;
 
-/// An EC2 error reduced to what terrane needs: AWS's error code (absent when the request
-/// never got an answer) and a readable message.
-#[derive(Debug)]
-pub(crate) struct Ec2Error {
-    pub code: Option<String>,
-    pub message: String,
-    pub timed_out: bool,
-}
-
-impl Ec2Error {
-    pub fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
-    {
-        // `SdkError` gives the service error's metadata (the same as `into_service_error()`
-        // would, without that method's extra bounds), and none for transport failures.
-        let timed_out = matches!(err, SdkError::TimeoutError(_));
-        Ec2Error {
-            code: err.code().map(str::to_string),
-            message: err
-                .message()
-                .map(str::to_string)
-                .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
-            timed_out,
-        }
-    }
-
-    /// Whether AWS answered with one of these error codes.
-    pub fn is(&self, codes: &[&str]) -> bool {
-        self.code.as_deref().is_some_and(|c| codes.contains(&c))
-    }
-
-    pub fn into_provider(self, operation: &str) -> ProviderError {
-        if self.timed_out {
-            return ProviderError::Timeout(format!("{operation}: {}", self.message));
-        }
-        match self.code {
-            Some(code) => ProviderError::api(operation, format!("{code}: {}", self.message)),
-            None => ProviderError::api(operation, self.message),
-        }
-    }
-}
-
-/// Maps an SDK error to a provider error naming the operation, AWS's code and message.
-pub(crate) fn api_error<E, R>(
-    operation: &'static str,
-) -> impl FnOnce(SdkError<E, R>) -> ProviderError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    move |err| Ec2Error::from_sdk(err).into_provider(operation)
-}
-
-/// The result of a delete-like call, with "already gone" (any of `not_found` codes)
-/// counted as success.
-pub(crate) fn gone_is_ok<T, E, R>(
-    operation: &'static str,
-    result: Result<T, SdkError<E, R>>,
-    not_found: &[&str],
-) -> Result<(), ProviderError>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match result {
-        Ok(_) => Ok(()),
-        Err(err) => {
-            let err = Ec2Error::from_sdk(err);
-            if err.is(not_found) {
-                Ok(())
-            } else {
-                Err(err.into_provider(operation))
-            }
-        }
-    }
-}
-
 /// Describes the resources with these ids, `filter_name` carrying the ids (not the id-list
 /// parameter: with that, one unknown id fails the whole call). One paginated describe per
 /// [`MAX_FILTER_VALUES`] ids; ids not found are absent from the result.
-pub(crate) async fn describe_ids<F, Fut>(
+pub async fn describe_ids<F, Fut>(
     ids: &[String],
     filter_name: &str,
     describe: F,
@@ -121,11 +70,6 @@ where
         found.extend(describe(vec![filter(filter_name, chunk.iter().map(|s| s.as_str()))]).await?);
     }
     Ok(found)
-}
-
-/// A waiter that did not reach its success state.
-pub(crate) fn waiter_error(operation: &str, err: impl std::error::Error) -> ProviderError {
-    ProviderError::api(operation, DisplayErrorContext(&err))
 }
 
 pub(crate) fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {

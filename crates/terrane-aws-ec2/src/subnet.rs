@@ -73,9 +73,7 @@ impl Subnet {
         region: &str,
         filters: Vec<Filter>,
     ) -> Result<BTreeMap<String, Attributes>, ProviderError> {
-        let subnets = self
-            .clients
-            .ec2(region)
+        let subnets = crate::client(&self.clients, region)
             .describe_subnets()
             .set_filters(Some(filters))
             .into_paginator()
@@ -148,7 +146,7 @@ impl ResourceType for Subnet {
 
     async fn create(&self, req: CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
         let inputs = req.inputs;
-        let client = self.clients.ec2(req.region);
+        let client = crate::client(&self.clients, req.region);
         let map_public_ip = input_bool(inputs, "map_public_ip_on_launch")?;
         let out = client
             .create_subnet()
@@ -181,7 +179,7 @@ impl ResourceType for Subnet {
     }
 
     async fn update(&self, req: UpdateRequest<'_>) -> Result<UpdateResponse, ProviderError> {
-        let client = self.clients.ec2(req.region);
+        let client = crate::client(&self.clients, req.region);
         let changed = |name: &str| req.changed.iter().any(|c| c == name);
         if changed("map_public_ip_on_launch")
             && let Some(on) = input_bool(req.inputs, "map_public_ip_on_launch")?
@@ -196,7 +194,7 @@ impl ResourceType for Subnet {
     }
 
     async fn delete(&self, req: DeleteRequest<'_>) -> Result<(), ProviderError> {
-        let client = self.clients.ec2(req.region);
+        let client = crate::client(&self.clients, req.region);
         gone_is_ok(
             "DeleteSubnet",
             client.delete_subnet().subnet_id(req.id).send().await,

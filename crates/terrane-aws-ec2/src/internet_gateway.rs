@@ -77,8 +77,7 @@ impl InternetGateway {
         region: &str,
         filters: Vec<Filter>,
     ) -> Result<Vec<Igw>, ProviderError> {
-        self.clients
-            .ec2(region)
+        crate::client(&self.clients, region)
             .describe_internet_gateways()
             .set_filters(Some(filters))
             .into_paginator()
@@ -164,7 +163,7 @@ impl ResourceType for InternetGateway {
     }
 
     async fn create(&self, req: CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
-        let client = self.clients.ec2(req.region);
+        let client = crate::client(&self.clients, req.region);
         let out = client
             .create_internet_gateway()
             .set_tag_specifications(
@@ -197,7 +196,7 @@ impl ResourceType for InternetGateway {
     }
 
     async fn update(&self, req: UpdateRequest<'_>) -> Result<UpdateResponse, ProviderError> {
-        let client = self.clients.ec2(req.region);
+        let client = crate::client(&self.clients, req.region);
         let changed = |name: &str| req.changed.iter().any(|c| c == name);
         if changed("vpc_id") {
             let old = input_str(req.prior, "vpc_id");
@@ -219,7 +218,7 @@ impl ResourceType for InternetGateway {
     }
 
     async fn delete(&self, req: DeleteRequest<'_>) -> Result<(), ProviderError> {
-        let client = self.clients.ec2(req.region);
+        let client = crate::client(&self.clients, req.region);
         // A gateway cannot be deleted while attached: detach it from the VPC it is attached
         // to now, read live rather than from `prior`, which may be stale.
         let live = self

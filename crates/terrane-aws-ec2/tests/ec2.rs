@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region};
-use terrane_aws::AwsClients;
-use terrane_aws::ec2::internet_gateway::InternetGateway;
-use terrane_aws::ec2::security_group::{self, SecurityGroup};
-use terrane_aws::ec2::subnet::Subnet;
-use terrane_aws::ec2::vpc::Vpc;
+use terrane_aws_ec2::AwsClients;
+use terrane_aws_ec2::internet_gateway::InternetGateway;
+use terrane_aws_ec2::security_group::{self, SecurityGroup};
+use terrane_aws_ec2::subnet::Subnet;
+use terrane_aws_ec2::vpc::Vpc;
 use terrane_core::{Address, OWNERSHIP_TAG_ADDRESS, OWNERSHIP_TAG_STACK, Value};
 use terrane_provider::{
     Attributes, CreateRequest, DeleteRequest, FindRequest, ObserveRequest, ProviderError,
@@ -624,7 +624,8 @@ fn security_group_normalizer_equates_stack_and_observed_forms() {
 
 #[test]
 fn registry_declares_the_four_types_with_documented_schemas() {
-    let registry = terrane_aws::offline_registry();
+    let mut registry = terrane_provider::Registry::new();
+    terrane_aws_ec2::register(&mut registry, &Arc::new(AwsClients::offline()));
     for name in [
         "aws.ec2.vpc",
         "aws.ec2.subnet",
