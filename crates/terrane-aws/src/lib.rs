@@ -15,6 +15,12 @@ use terrane_provider::Registry;
 pub fn registry(clients: Arc<AwsClients>) -> Registry {
     let mut r = Registry::new();
     terrane_aws_ec2::register(&mut r, &clients);
+    terrane_aws_dynamodb::register(&mut r, &clients);
+    terrane_aws_cloudfront::register(&mut r, &clients);
+    terrane_aws_route53::register(&mut r, &clients);
+    terrane_aws_eks::register(&mut r, &clients);
+    terrane_aws_elasticache::register(&mut r, &clients);
+    terrane_aws_rds::register(&mut r, &clients);
     r
 }
 
