@@ -8,4 +8,8 @@ mod bad_input;
 mod minimal;
 mod multi_region;
 mod support;
+mod svc_eks;
+mod svc_ec2_network;
+mod svc_dns_cdn_tables;
+mod svc_rds_elasticache;
 mod tidy;

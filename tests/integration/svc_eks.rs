@@ -1,0 +1,1 @@
+//! Stack-level tests of EKS against the local endpoint.

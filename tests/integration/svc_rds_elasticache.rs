@@ -1,0 +1,1 @@
+//! Stack-level tests of RDS and ElastiCache against the local endpoint.
