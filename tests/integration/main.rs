@@ -5,11 +5,12 @@
 //! One test binary for the whole workspace keeps link time down with the AWS SDK crates.
 
 mod bad_input;
+mod crash;
 mod minimal;
 mod multi_region;
 mod support;
-mod svc_eks;
-mod svc_ec2_network;
 mod svc_dns_cdn_tables;
+mod svc_ec2_network;
+mod svc_eks;
 mod svc_rds_elasticache;
 mod tidy;

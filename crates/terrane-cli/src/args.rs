@@ -39,6 +39,27 @@ pub struct StateArgs {
     /// State database; defaults to <stack>/.terrane/state.db.
     #[arg(long = "state", env = "TERRANE_STATE", global = true)]
     pub state: Option<PathBuf>,
+    /// When another process holds the stack's lock, wait this long for it (e.g. 30s, 5m)
+    /// instead of failing at once.
+    #[arg(long = "lock-timeout", value_parser = parse_duration, global = true)]
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration such as 30s or 5m"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{s}`: use s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -159,6 +180,15 @@ pub enum StateCommand {
         stack: PathBuf,
         #[command(flatten)]
         state: StateArgs,
+    },
+    /// Every AWS operation the stack's runs made: intent, outcome, cloud id, error.
+    Journal {
+        #[arg(default_value = ".")]
+        stack: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a lock left by a process that died.
     Unlock {

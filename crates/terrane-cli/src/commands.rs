@@ -81,7 +81,7 @@ async fn run_command(cli: Cli) -> Result<u8> {
         } => apply(&stack, auto_approve, parallelism, true, None).await,
         Command::Graph { stack, format } => graph(&stack, format),
         Command::Output { stack, name, json } => output(&stack, name.as_deref(), json),
-        Command::State { command } => state_command(command),
+        Command::State { command } => state_command(command).await,
         Command::Docs { out } => {
             write_docs(&out)?;
             println!("Wrote the resource reference into {}.", out.display());
@@ -189,6 +189,55 @@ struct Prepared {
     plan: Plan,
 }
 
+/// Takes the stack's lock, waiting up to `timeout` for another holder to let go.
+async fn lock(
+    state: &mut StateStore,
+    stack: &StackRecord,
+    op: &str,
+    timeout: Option<std::time::Duration>,
+) -> Result<()> {
+    let deadline = std::time::Instant::now() + timeout.unwrap_or_default();
+    let mut told = false;
+    loop {
+        match state.lock(stack, op) {
+            Ok(()) => return Ok(()),
+            Err(terrane_state::StateError::Locked { held, .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                if !told {
+                    eprintln!(
+                        "waiting for the lock held by {} on {} (pid {}) for {}",
+                        held.holder, held.host, held.pid, held.operation
+                    );
+                    told = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(e @ terrane_state::StateError::Locked { .. }) => {
+                let hint = match &e {
+                    terrane_state::StateError::Locked { held, .. }
+                        if held_by_dead_process(&held.host, held.pid) =>
+                    {
+                        "\n  note: that process is no longer running; after making sure no apply is under way, break the lock with `terrane state unlock --force`"
+                    }
+                    _ => {
+                        "\n  note: wait for it with --lock-timeout, or break a lock left by a dead process with `terrane state unlock --force`"
+                    }
+                };
+                bail!("{e}{hint}");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn held_by_dead_process(host: &str, pid: i64) -> bool {
+    let here = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    host == here && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
 async fn prepare(
     args: &StackArgs,
     registry: &Registry,
@@ -200,7 +249,7 @@ async fn prepare(
     let mut state = terrane_engine::open_state(&path)?;
     let stack_rec = state.stack(&loaded.stack.name)?;
     if let Some(op) = lock_for {
-        state.lock(&stack_rec, op)?;
+        lock(&mut state, &stack_rec, op, args.state.lock_timeout).await?;
     }
     let result = async {
         if lock_for.is_some() {
@@ -345,6 +394,7 @@ async fn apply_saved(file: &Path, state: StateArgs, parallelism: usize) -> Resul
         vars: saved.vars.clone(),
         state: StateArgs {
             state: state.state.or(saved.state.clone()),
+            lock_timeout: state.lock_timeout,
         },
     };
     apply(&args, true, parallelism, false, Some(&saved)).await
@@ -590,7 +640,7 @@ fn open_stack_state(stack: &Path, state: &StateArgs) -> Result<(StateStore, Stac
     Ok((store, rec))
 }
 
-fn state_command(cmd: StateCommand) -> Result<u8> {
+async fn state_command(cmd: StateCommand) -> Result<u8> {
     match cmd {
         StateCommand::List { stack, state, json } => {
             let (store, rec) = open_stack_state(&stack, &state)?;
@@ -633,13 +683,34 @@ fn state_command(cmd: StateCommand) -> Result<u8> {
             if store.resource(&rec, &addr)?.is_none() {
                 bail!("no resource `{address}` in state");
             }
-            store.lock(&rec, "state rm")?;
+            lock(&mut store, &rec, "state rm", state.lock_timeout).await?;
             let r = store.record(&rec, None, terrane_state::RecordChange::Remove(&addr));
             store.unlock(&rec)?;
             r?;
             println!(
                 "Removed {address} from state; it still exists in AWS and is no longer managed."
             );
+            Ok(0)
+        }
+        StateCommand::Journal { stack, state, json } => {
+            let (store, rec) = open_stack_state(&stack, &state)?;
+            let entries = store.journal(&rec)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                for e in entries {
+                    println!(
+                        "{}\trun {}\t{} {}\t{}\t{}{}",
+                        e.started_at,
+                        e.run_id,
+                        e.operation,
+                        e.address,
+                        e.cloud_id.as_deref().unwrap_or("-"),
+                        e.outcome.as_deref().unwrap_or("interrupted"),
+                        e.error.map(|m| format!(": {m}")).unwrap_or_default()
+                    );
+                }
+            }
             Ok(0)
         }
         StateCommand::Unlock {

@@ -70,6 +70,24 @@ pub struct OpenIntent {
     pub client_token: String,
 }
 
+/// One operation against AWS as the journal recorded it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct JournalEntry {
+    pub id: i64,
+    pub run_id: i64,
+    pub address: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub region: String,
+    pub operation: String,
+    pub cloud_id: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// None while in flight or when the process died; then succeeded, failed, adopted or abandoned.
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct LockInfo {
     pub holder: String,
@@ -343,6 +361,30 @@ impl StateStore {
                 region: r.get(3)?,
                 operation: r.get(4)?,
                 client_token: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Every journalled operation of the stack, oldest first.
+    pub fn journal(&self, stack: &StackRecord) -> Result<Vec<JournalEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, run_id, address, type, region, operation, cloud_id, started_at, finished_at, outcome, error
+             FROM journal WHERE stack_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![stack.id], |r| {
+            Ok(JournalEntry {
+                id: r.get(0)?,
+                run_id: r.get(1)?,
+                address: r.get(2)?,
+                type_name: r.get(3)?,
+                region: r.get(4)?,
+                operation: r.get(5)?,
+                cloud_id: r.get(6)?,
+                started_at: r.get(7)?,
+                finished_at: r.get(8)?,
+                outcome: r.get(9)?,
+                error: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
