@@ -8,6 +8,7 @@ mod bad_input;
 mod crash;
 mod minimal;
 mod multi_region;
+mod state_cmds;
 mod support;
 mod svc_dns_cdn_tables;
 mod svc_ec2_network;

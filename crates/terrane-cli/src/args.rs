@@ -145,6 +145,14 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
+    /// Bring an existing AWS resource under management at an address of the stack.
+    Import {
+        address: String,
+        /// The resource's cloud id (vpc-..., subnet-..., ...).
+        id: String,
+        #[command(flatten)]
+        stack: StackArgs,
+    },
     /// Print the JSON Schema of stack.yaml, for editors.
     Schema,
     /// Write the reference pages of every resource type into a directory.
@@ -172,6 +180,55 @@ pub enum StateCommand {
         stack: PathBuf,
         #[command(flatten)]
         state: StateArgs,
+        /// As it was when this run ended (see `state history`).
+        #[arg(long, value_name = "RUN")]
+        at: Option<i64>,
+    },
+    /// The stack's runs (plan, apply, destroy, ...), newest first, with what each wrote.
+    History {
+        #[arg(default_value = ".")]
+        stack: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put state back as it was when a run ended. Changes state only, never AWS: the next
+    /// plan shows what it takes to make AWS match again.
+    Rollback {
+        #[arg(long, value_name = "RUN")]
+        to: i64,
+        #[arg(default_value = ".")]
+        stack: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Give a resource a new address (after renaming it in the stack), without touching AWS.
+    Mv {
+        from: String,
+        to: String,
+        #[arg(long, default_value = ".")]
+        stack: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Print the stack's state as a JSON document (format terrane-state/1).
+    Pull {
+        #[arg(default_value = ".")]
+        stack: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Load a document written by `state pull` into a store where the stack has no resources.
+    Push {
+        file: PathBuf,
+        #[arg(long, default_value = ".")]
+        stack: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+        /// Replace whatever the stack holds in this store.
+        #[arg(long)]
+        force: bool,
     },
     /// Forget a resource without deleting it in AWS.
     Rm {

@@ -82,6 +82,7 @@ async fn run_command(cli: Cli) -> Result<u8> {
         Command::Graph { stack, format } => graph(&stack, format),
         Command::Output { stack, name, json } => output(&stack, name.as_deref(), json),
         Command::State { command } => state_command(command).await,
+        Command::Import { address, id, stack } => import(&stack, &address, &id).await,
         Command::Docs { out } => {
             write_docs(&out)?;
             println!("Wrote the resource reference into {}.", out.display());
@@ -665,12 +666,116 @@ async fn state_command(cmd: StateCommand) -> Result<u8> {
             address,
             stack,
             state,
+            at,
         } => {
             let (store, rec) = open_stack_state(&stack, &state)?;
-            let r = store
-                .resource(&rec, &terrane_core::Address::new(address.clone()))?
-                .with_context(|| format!("no resource `{address}` in state"))?;
+            let addr = terrane_core::Address::new(address.clone());
+            let found = match at {
+                Some(run) => store
+                    .resources_at(&rec, run)?
+                    .into_iter()
+                    .find(|r| r.address == addr),
+                None => store.resource(&rec, &addr)?,
+            };
+            let r = found.with_context(|| match at {
+                Some(run) => format!("no resource `{address}` in state as of run {run}"),
+                None => format!("no resource `{address}` in state"),
+            })?;
             println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(0)
+        }
+        StateCommand::History { stack, state, json } => {
+            let (store, rec) = open_stack_state(&stack, &state)?;
+            let runs = store.runs(&rec)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                println!("RUN\tKIND\tSTARTED\tOUTCOME\tRECORDS\tBY");
+                for r in runs {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}@{}",
+                        r.id,
+                        r.kind,
+                        r.started_at,
+                        r.outcome.as_deref().unwrap_or("unfinished"),
+                        r.records_written,
+                        r.user.as_deref().unwrap_or("?"),
+                        r.host.as_deref().unwrap_or("?")
+                    );
+                }
+            }
+            Ok(0)
+        }
+        StateCommand::Rollback { to, stack, state } => {
+            let (mut store, rec) = open_stack_state(&stack, &state)?;
+            if !store.runs(&rec)?.iter().any(|r| r.id == to) {
+                bail!(
+                    "stack \"{}\" has no run {to}: see `terrane state history`",
+                    rec.name
+                );
+            }
+            lock(&mut store, &rec, "state rollback", state.lock_timeout).await?;
+            let result = (|| -> Result<usize> {
+                let target = store.resources_at(&rec, to)?;
+                let run = store.begin_run(&rec, "rollback")?;
+                store.replace_all(&rec, Some(run), &target)?;
+                store.finish_run(run, &format!("succeeded: state as of run {to}"))?;
+                Ok(target.len())
+            })();
+            store.unlock(&rec)?;
+            let n = result?;
+            println!(
+                "State of \"{}\" is now as it was after run {to} ({n} resources). AWS was not changed: run `terrane plan` to see what differs.",
+                rec.name
+            );
+            Ok(0)
+        }
+        StateCommand::Mv {
+            from,
+            to,
+            stack,
+            state,
+        } => {
+            let (mut store, rec) = open_stack_state(&stack, &state)?;
+            lock(&mut store, &rec, "state mv", state.lock_timeout).await?;
+            let result = store.rename(
+                &rec,
+                &terrane_core::Address::new(from.clone()),
+                &terrane_core::Address::new(to.clone()),
+            );
+            store.unlock(&rec)?;
+            result?;
+            println!("Moved {from} to {to}.");
+            Ok(0)
+        }
+        StateCommand::Pull { stack, state } => {
+            let (store, rec) = open_stack_state(&stack, &state)?;
+            println!("{}", serde_json::to_string_pretty(&store.export(&rec)?)?);
+            Ok(0)
+        }
+        StateCommand::Push {
+            file,
+            stack,
+            state,
+            force,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let doc: terrane_state::StateDocument = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a terrane state document", file.display()))?;
+            let path = state_path(&stack, &state);
+            let mut store = terrane_engine::open_state(&path)?;
+            let rec = store.stack(&doc.stack)?;
+            lock(&mut store, &rec, "state push", state.lock_timeout).await?;
+            let result = store.import_document(&doc, force);
+            store.unlock(&rec)?;
+            result?;
+            println!(
+                "Pushed {} resources of stack \"{}\" into {}.",
+                doc.resources.len(),
+                doc.stack,
+                path.display()
+            );
             Ok(0)
         }
         StateCommand::Rm {
@@ -750,4 +855,67 @@ pub fn write_docs(out: &Path) -> Result<()> {
     }
     std::fs::write(out.join("README.md"), crate::docs::index(&schemas))?;
     Ok(())
+}
+
+/// Reads resource `id` from AWS and records it at `address`, whose type and region the
+/// stack declares. The next plan shows how the live resource differs from the stack.
+async fn import(args: &StackArgs, address: &str, id: &str) -> Result<u8> {
+    let registry = aws_registry().await;
+    let loaded = load(args, &registry)?;
+    let addr = terrane_core::Address::new(address);
+    let inst = loaded.stack.instance(&addr).with_context(|| {
+        format!("the stack declares no resource `{address}`; declare it first, then import")
+    })?;
+    let provider = registry
+        .get(&inst.type_name)
+        .with_context(|| format!("unknown resource type {}", inst.type_name))?;
+    let mut state = terrane_engine::open_state(&state_path(&args.stack, &args.state))?;
+    let rec = state.stack(&loaded.stack.name)?;
+    if state.resource(&rec, &addr)?.is_some() {
+        bail!(
+            "`{address}` is already in state; `terrane state rm` it first to import another resource there"
+        );
+    }
+    let ids = vec![id.to_string()];
+    let mut found = provider
+        .observe(terrane_provider::ObserveRequest {
+            region: &inst.region,
+            ids: &ids,
+        })
+        .await?
+        .found;
+    let attrs = found
+        .remove(id)
+        .with_context(|| format!("no {} with id {id} in {}", inst.type_name, inst.region))?;
+    let hasher = terrane_core::SecretHasher::new(rec.secret_salt.clone());
+    let schema = provider.schema();
+    let record = terrane_plan::RecordedResource {
+        address: addr.clone(),
+        type_name: inst.type_name.clone(),
+        region: inst.region.clone(),
+        cloud_id: id.to_string(),
+        inputs: attrs
+            .iter()
+            .filter(|(k, _)| schema.attribute(k).is_some_and(|a| a.settable()))
+            .map(|(k, v)| (k.clone(), v.to_state_json(&hasher)))
+            .collect(),
+        attributes: attrs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_state_json(&hasher)))
+            .collect(),
+        dependencies: Vec::new(),
+    };
+    lock(&mut state, &rec, "import", args.state.lock_timeout).await?;
+    let result = (|| -> Result<()> {
+        let run = state.begin_run(&rec, "import")?;
+        state.record(&rec, Some(run), terrane_state::RecordChange::Put(&record))?;
+        state.finish_run(run, "succeeded")?;
+        Ok(())
+    })();
+    state.unlock(&rec)?;
+    result?;
+    println!(
+        "Imported {id} as {address}. Run `terrane plan` to see how it differs from the stack."
+    );
+    Ok(0)
 }

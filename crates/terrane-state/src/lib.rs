@@ -13,10 +13,16 @@ use terrane_core::Address;
 use terrane_plan::RecordedResource;
 
 /// Numbered migrations; `PRAGMA user_version` says how many have been applied.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_init.sql",
-    include_str!("../../../state-schema/0001_init.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_init.sql",
+        include_str!("../../../state-schema/0001_init.sql"),
+    ),
+    (
+        "0002_drift.sql",
+        include_str!("../../../state-schema/0002_drift.sql"),
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -35,6 +41,12 @@ pub enum StateError {
         held.holder, held.host, held.pid, held.operation, held.since
     )]
     Locked { stack: String, held: Box<LockInfo> },
+    #[error("no resource `{0}` in state")]
+    NotFound(String),
+    #[error("`{0}` is already in state")]
+    Exists(String),
+    #[error("not a terrane state document (format `{0}`, expected terrane-state/1)")]
+    Format(String),
     #[error("state: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("state: {0}")]
@@ -68,6 +80,35 @@ pub struct OpenIntent {
     pub region: String,
     pub operation: String,
     pub client_token: String,
+}
+
+/// The version of the document `state pull` writes and `state push` reads.
+pub const STATE_FORMAT: &str = "terrane-state/1";
+
+/// A stack's state, portable between stores and backends. Sensitive values appear only as
+/// salted digests; the salt travels with them so they stay comparable.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StateDocument {
+    pub format: String,
+    pub stack: String,
+    pub serial: i64,
+    pub secret_salt: String,
+    pub resources: Vec<RecordedResource>,
+}
+
+/// One run of terrane against a stack.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RunInfo {
+    pub id: i64,
+    pub kind: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub outcome: Option<String>,
+    pub user: Option<String>,
+    pub host: Option<String>,
+    pub pid: Option<i64>,
+    /// How many resource records this run wrote or removed.
+    pub records_written: i64,
 }
 
 /// One operation against AWS as the journal recorded it.
@@ -364,6 +405,129 @@ impl StateStore {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The stack's runs, newest first.
+    pub fn runs(&self, stack: &StackRecord) -> Result<Vec<RunInfo>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.id, r.kind, r.started_at, r.finished_at, r.outcome, r.user, r.host, r.pid,
+                    (SELECT count(*) FROM resource_versions v WHERE v.run_id = r.id)
+             FROM runs r WHERE r.stack_id = ?1 ORDER BY r.id DESC",
+        )?;
+        let rows = stmt.query_map(params![stack.id], |r| {
+            Ok(RunInfo {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                started_at: r.get(2)?,
+                finished_at: r.get(3)?,
+                outcome: r.get(4)?,
+                user: r.get(5)?,
+                host: r.get(6)?,
+                pid: r.get(7)?,
+                records_written: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The stack's resources as they stood when run `run_id` ended.
+    pub fn resources_at(&self, stack: &StackRecord, run_id: i64) -> Result<Vec<RecordedResource>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT v.record FROM resource_versions v
+             WHERE v.stack_id = ?1
+               AND v.id = (SELECT max(w.id) FROM resource_versions w
+                           WHERE w.stack_id = v.stack_id AND w.address = v.address
+                             AND w.id <= (SELECT coalesce(max(x.id), 0) FROM resource_versions x
+                                          WHERE x.stack_id = ?1 AND x.run_id <= ?2))
+               AND v.record IS NOT NULL
+             ORDER BY v.address",
+        )?;
+        let rows = stmt.query_map(params![stack.id, run_id], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
+    /// Replaces every record of the stack with `resources` in one transaction, each change
+    /// kept as a version of run `run_id` (a rollback, a `state push`).
+    pub fn replace_all(
+        &mut self,
+        stack: &StackRecord,
+        run_id: Option<i64>,
+        resources: &[RecordedResource],
+    ) -> Result<()> {
+        let current = self.resources(stack)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let run = run_id.unwrap_or(0);
+        for r in &current {
+            if !resources.iter().any(|n| n.address == r.address) {
+                apply_change(&tx, stack, run, RecordChange::Remove(&r.address))?;
+            }
+        }
+        for r in resources {
+            if current.iter().any(|c| c == r) {
+                continue;
+            }
+            apply_change(&tx, stack, run, RecordChange::Put(r))?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Renames a record (`state mv`), keeping its history under both addresses.
+    pub fn rename(&mut self, stack: &StackRecord, from: &Address, to: &Address) -> Result<()> {
+        let Some(mut r) = self.resource(stack, from)? else {
+            return Err(StateError::NotFound(from.to_string()));
+        };
+        if self.resource(stack, to)?.is_some() {
+            return Err(StateError::Exists(to.to_string()));
+        }
+        r.address = to.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        apply_change(&tx, stack, 0, RecordChange::Remove(from))?;
+        apply_change(&tx, stack, 0, RecordChange::Put(&r))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The stack's state as a portable document (`state pull`).
+    pub fn export(&self, stack: &StackRecord) -> Result<StateDocument> {
+        Ok(StateDocument {
+            format: STATE_FORMAT.to_string(),
+            stack: stack.name.clone(),
+            serial: self.serial(stack)?,
+            secret_salt: stack.secret_salt.clone(),
+            resources: self.resources(stack)?,
+        })
+    }
+
+    /// Loads a document into a stack that has no resources yet (`state push`); with
+    /// `force`, replaces whatever the stack holds.
+    pub fn import_document(&mut self, doc: &StateDocument, force: bool) -> Result<StackRecord> {
+        if doc.format != STATE_FORMAT {
+            return Err(StateError::Format(doc.format.clone()));
+        }
+        let stack = self.stack(&doc.stack)?;
+        if !force && !self.resources(&stack)?.is_empty() {
+            return Err(StateError::Exists(format!(
+                "stack `{}` already has resources in this store",
+                doc.stack
+            )));
+        }
+        // The digests of secrets were made with the document's salt: keep it.
+        self.conn.execute(
+            "UPDATE stacks SET secret_salt = ?2 WHERE id = ?1",
+            params![stack.id, doc.secret_salt],
+        )?;
+        let stack = self.stack(&doc.stack)?;
+        self.replace_all(&stack, None, &doc.resources)?;
+        Ok(stack)
     }
 
     /// Every journalled operation of the stack, oldest first.
