@@ -14,4 +14,5 @@ mod svc_dns_cdn_tables;
 mod svc_ec2_network;
 mod svc_eks;
 mod svc_rds_elasticache;
+mod team_backend;
 mod tidy;

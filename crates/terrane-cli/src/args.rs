@@ -43,6 +43,10 @@ pub struct StateArgs {
     /// instead of failing at once.
     #[arg(long = "lock-timeout", value_parser = parse_duration, global = true)]
     pub lock_timeout: Option<std::time::Duration>,
+    /// Where state lives: `sqlite` (default) or `dynamodb://TABLE[?region=R]`; overrides
+    /// the stack's `backend:`.
+    #[arg(long = "backend", env = "TERRANE_BACKEND", global = true)]
+    pub backend: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -246,6 +250,17 @@ pub enum StateCommand {
         state: StateArgs,
         #[arg(long)]
         json: bool,
+    },
+    /// Move the stack's state to another backend (e.g. from the local file to a team's
+    /// DynamoDB table), with nothing lost; then point the stack's `backend:` at it.
+    Migrate {
+        /// The backend to move to: `dynamodb://TABLE[?region=R]` or `sqlite`.
+        #[arg(long)]
+        to: String,
+        #[arg(default_value = ".")]
+        stack: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Remove a lock left by a process that died.
     Unlock {

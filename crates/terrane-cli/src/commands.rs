@@ -15,10 +15,11 @@ use terrane_engine::{ApplyObserver, ApplyOptions, LoadedStack, RefreshStats, Ste
 use terrane_plan::{Action, Plan, ResourceChange, StepKind};
 use terrane_provider::Registry;
 use terrane_stack::LoadOptions;
-use terrane_state::{StackRecord, StateStore};
+use terrane_state::StackRecord;
 
 use crate::args::{Cli, Command, GraphFormat, StackArgs, StateArgs, StateCommand};
 use crate::render;
+use crate::session::Session;
 
 /// The AWS clients of this process, once made, so their API calls can be reported.
 static CLIENTS: std::sync::OnceLock<Arc<AwsClients>> = std::sync::OnceLock::new();
@@ -80,7 +81,7 @@ async fn run_command(cli: Cli) -> Result<u8> {
             parallelism,
         } => apply(&stack, auto_approve, parallelism, true, None).await,
         Command::Graph { stack, format } => graph(&stack, format),
-        Command::Output { stack, name, json } => output(&stack, name.as_deref(), json),
+        Command::Output { stack, name, json } => output(&stack, name.as_deref(), json).await,
         Command::State { command } => state_command(command).await,
         Command::Import { address, id, stack } => import(&stack, &address, &id).await,
         Command::Docs { out } => {
@@ -113,10 +114,17 @@ fn state_path(stack_dir: &Path, state: &StateArgs) -> PathBuf {
         .unwrap_or_else(|| stack_dir.join(".terrane").join("state.db"))
 }
 
-async fn aws_registry() -> Registry {
+/// The process's AWS clients, made once from the standard AWS configuration chain.
+pub async fn aws_clients() -> Arc<AwsClients> {
+    if let Some(c) = CLIENTS.get() {
+        return c.clone();
+    }
     let clients = Arc::new(AwsClients::from_env().await);
-    let _ = CLIENTS.set(clients.clone());
-    terrane_aws::registry(clients)
+    CLIENTS.get_or_init(|| clients).clone()
+}
+
+async fn aws_registry() -> Registry {
+    terrane_aws::registry(aws_clients().await)
 }
 
 fn load(args: &StackArgs, registry: &Registry) -> Result<LoadedStack> {
@@ -174,6 +182,8 @@ struct SavedPlan {
     /// `--var` values, except those of sensitive variables, which apply reads again.
     vars: Vec<(String, String)>,
     state: Option<PathBuf>,
+    #[serde(default)]
+    backend: Option<String>,
     state_serial: i64,
     actions: Vec<(String, Action)>,
     plan: serde_json::Value,
@@ -183,60 +193,19 @@ const PLAN_FORMAT: &str = "terrane-plan/1";
 
 struct Prepared {
     loaded: Option<LoadedStack>,
-    state: StateStore,
+    state: Session,
     stack_rec: StackRecord,
     recorded: Vec<terrane_plan::RecordedResource>,
     observed: BTreeMap<terrane_core::Address, terrane_plan::Observed>,
     plan: Plan,
 }
 
-/// Takes the stack's lock, waiting up to `timeout` for another holder to let go.
-async fn lock(
-    state: &mut StateStore,
-    stack: &StackRecord,
-    op: &str,
-    timeout: Option<std::time::Duration>,
-) -> Result<()> {
-    let deadline = std::time::Instant::now() + timeout.unwrap_or_default();
-    let mut told = false;
-    loop {
-        match state.lock(stack, op) {
-            Ok(()) => return Ok(()),
-            Err(terrane_state::StateError::Locked { held, .. })
-                if std::time::Instant::now() < deadline =>
-            {
-                if !told {
-                    eprintln!(
-                        "waiting for the lock held by {} on {} (pid {}) for {}",
-                        held.holder, held.host, held.pid, held.operation
-                    );
-                    told = true;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            }
-            Err(e @ terrane_state::StateError::Locked { .. }) => {
-                let hint = match &e {
-                    terrane_state::StateError::Locked { held, .. }
-                        if held_by_dead_process(&held.host, held.pid) =>
-                    {
-                        "\n  note: that process is no longer running; after making sure no apply is under way, break the lock with `terrane state unlock --force`"
-                    }
-                    _ => {
-                        "\n  note: wait for it with --lock-timeout, or break a lock left by a dead process with `terrane state unlock --force`"
-                    }
-                };
-                bail!("{e}{hint}");
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-fn held_by_dead_process(host: &str, pid: i64) -> bool {
-    let here = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    host == here && !Path::new(&format!("/proc/{pid}")).exists()
+/// Opens the stack's state where its backend keeps it.
+async fn open_session(stack_dir: &Path, state: &StateArgs, stack_name: &str) -> Result<Session> {
+    let (_, from_stack) =
+        terrane_stack::stack_header(stack_dir).map_err(terrane_core::Diagnostics::from)?;
+    let spec = crate::session::backend_of(state, from_stack.as_deref())?;
+    crate::session::open(&spec, &state_path(stack_dir, state), stack_name).await
 }
 
 async fn prepare(
@@ -246,17 +215,17 @@ async fn prepare(
     lock_for: Option<&str>,
 ) -> Result<Prepared> {
     let loaded = load(args, registry)?;
-    let path = state_path(&args.stack, &args.state);
-    let mut state = terrane_engine::open_state(&path)?;
-    let stack_rec = state.stack(&loaded.stack.name)?;
+    let mut state = open_session(&args.stack, &args.state, &loaded.stack.name).await?;
     if let Some(op) = lock_for {
-        lock(&mut state, &stack_rec, op, args.state.lock_timeout).await?;
+        state.acquire(op, args.state.lock_timeout).await?;
     }
+    let stack_rec = state.stack.clone();
     let result = async {
         if lock_for.is_some() {
             let run = state.begin_run(&stack_rec, "recover")?;
             let rec =
-                terrane_engine::recover_interrupted(registry, &mut state, &stack_rec, run).await?;
+                terrane_engine::recover_interrupted(registry, &mut state.store, &stack_rec, run)
+                    .await?;
             for a in &rec.adopted {
                 eprintln!("recovered {a}: an interrupted create was found in AWS and recorded");
             }
@@ -289,7 +258,7 @@ async fn prepare(
         }),
         Err(e) => {
             if lock_for.is_some() {
-                let _ = state.unlock(&stack_rec);
+                let _ = state.release().await;
             }
             Err(e)
         }
@@ -337,6 +306,7 @@ async fn plan(
                 .clone()
                 .map(std::path::absolute)
                 .transpose()?,
+            backend: args.state.backend.clone(),
             state_serial: p.state.serial(&p.stack_rec)?,
             actions: if destroy {
                 Vec::new()
@@ -396,6 +366,7 @@ async fn apply_saved(file: &Path, state: StateArgs, parallelism: usize) -> Resul
         state: StateArgs {
             state: state.state.or(saved.state.clone()),
             lock_timeout: state.lock_timeout,
+            backend: state.backend.or(saved.backend.clone()),
         },
     };
     apply(&args, true, parallelism, false, Some(&saved)).await
@@ -423,7 +394,7 @@ async fn apply(
     let op = if destroy { "destroy" } else { "apply" };
     let mut p = prepare(args, &registry, destroy, Some(op)).await?;
     let result = apply_locked(&mut p, &registry, auto_approve, parallelism, destroy, saved).await;
-    p.state.unlock(&p.stack_rec)?;
+    p.state.release().await?;
     result
 }
 
@@ -483,7 +454,7 @@ async fn apply_locked(
         &p.recorded,
         &p.observed,
         registry,
-        &mut p.state,
+        &mut p.state.store,
         &p.stack_rec,
         run,
         &opts,
@@ -599,14 +570,11 @@ impl ApplyObserver for Progress {
     }
 }
 
-fn output(args: &StackArgs, name: Option<&str>, json: bool) -> Result<u8> {
+async fn output(args: &StackArgs, name: Option<&str>, json: bool) -> Result<u8> {
     let registry = terrane_aws::offline_registry();
     let loaded = load(args, &registry)?;
-    let state = terrane_engine::open_state(&state_path(&args.stack, &args.state))?;
-    let recorded = match state.find_stack(&loaded.stack.name)? {
-        Some(rec) => state.resources(&rec)?,
-        None => Vec::new(),
-    };
+    let state = open_session(&args.stack, &args.state, &loaded.stack.name).await?;
+    let recorded = state.resources(&state.stack)?;
     let lookup = terrane_engine::recorded_lookup(&recorded, &registry);
     let outputs = terrane_engine::outputs(&loaded.stack, &lookup)?;
     match name {
@@ -627,24 +595,25 @@ fn output(args: &StackArgs, name: Option<&str>, json: bool) -> Result<u8> {
     Ok(0)
 }
 
-fn open_stack_state(stack: &Path, state: &StateArgs) -> Result<(StateStore, StackRecord)> {
-    let name = terrane_stack::stack_name(stack).map_err(terrane_core::Diagnostics::from)?;
+async fn open_stack_state(stack: &Path, state: &StateArgs) -> Result<Session> {
+    let (name, from_stack) =
+        terrane_stack::stack_header(stack).map_err(terrane_core::Diagnostics::from)?;
+    let spec = crate::session::backend_of(state, from_stack.as_deref())?;
     let path = state_path(stack, state);
-    if !path.exists() {
+    if spec == crate::session::BackendSpec::Sqlite && !path.exists() {
         bail!(
             "no state at {}: nothing has been applied for this stack yet",
             path.display()
         );
     }
-    let mut store = terrane_engine::open_state(&path)?;
-    let rec = store.stack(&name)?;
-    Ok((store, rec))
+    crate::session::open(&spec, &path, &name).await
 }
 
 async fn state_command(cmd: StateCommand) -> Result<u8> {
     match cmd {
         StateCommand::List { stack, state, json } => {
-            let (store, rec) = open_stack_state(&stack, &state)?;
+            let store = open_stack_state(&stack, &state).await?;
+            let rec = store.stack.clone();
             let resources = store.resources(&rec)?;
             if json {
                 let list: Vec<_> = resources
@@ -668,7 +637,8 @@ async fn state_command(cmd: StateCommand) -> Result<u8> {
             state,
             at,
         } => {
-            let (store, rec) = open_stack_state(&stack, &state)?;
+            let store = open_stack_state(&stack, &state).await?;
+            let rec = store.stack.clone();
             let addr = terrane_core::Address::new(address.clone());
             let found = match at {
                 Some(run) => store
@@ -685,7 +655,8 @@ async fn state_command(cmd: StateCommand) -> Result<u8> {
             Ok(0)
         }
         StateCommand::History { stack, state, json } => {
-            let (store, rec) = open_stack_state(&stack, &state)?;
+            let store = open_stack_state(&stack, &state).await?;
+            let rec = store.stack.clone();
             let runs = store.runs(&rec)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&runs)?);
@@ -707,14 +678,15 @@ async fn state_command(cmd: StateCommand) -> Result<u8> {
             Ok(0)
         }
         StateCommand::Rollback { to, stack, state } => {
-            let (mut store, rec) = open_stack_state(&stack, &state)?;
+            let mut store = open_stack_state(&stack, &state).await?;
+            let rec = store.stack.clone();
             if !store.runs(&rec)?.iter().any(|r| r.id == to) {
                 bail!(
                     "stack \"{}\" has no run {to}: see `terrane state history`",
                     rec.name
                 );
             }
-            lock(&mut store, &rec, "state rollback", state.lock_timeout).await?;
+            store.acquire("state rollback", state.lock_timeout).await?;
             let result = (|| -> Result<usize> {
                 let target = store.resources_at(&rec, to)?;
                 let run = store.begin_run(&rec, "rollback")?;
@@ -722,7 +694,7 @@ async fn state_command(cmd: StateCommand) -> Result<u8> {
                 store.finish_run(run, &format!("succeeded: state as of run {to}"))?;
                 Ok(target.len())
             })();
-            store.unlock(&rec)?;
+            store.release().await?;
             let n = result?;
             println!(
                 "State of \"{}\" is now as it was after run {to} ({n} resources). AWS was not changed: run `terrane plan` to see what differs.",
@@ -736,20 +708,22 @@ async fn state_command(cmd: StateCommand) -> Result<u8> {
             stack,
             state,
         } => {
-            let (mut store, rec) = open_stack_state(&stack, &state)?;
-            lock(&mut store, &rec, "state mv", state.lock_timeout).await?;
+            let mut store = open_stack_state(&stack, &state).await?;
+            let rec = store.stack.clone();
+            store.acquire("state mv", state.lock_timeout).await?;
             let result = store.rename(
                 &rec,
                 &terrane_core::Address::new(from.clone()),
                 &terrane_core::Address::new(to.clone()),
             );
-            store.unlock(&rec)?;
+            store.release().await?;
             result?;
             println!("Moved {from} to {to}.");
             Ok(0)
         }
         StateCommand::Pull { stack, state } => {
-            let (store, rec) = open_stack_state(&stack, &state)?;
+            let store = open_stack_state(&stack, &state).await?;
+            let rec = store.stack.clone();
             println!("{}", serde_json::to_string_pretty(&store.export(&rec)?)?);
             Ok(0)
         }
@@ -763,18 +737,15 @@ async fn state_command(cmd: StateCommand) -> Result<u8> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let doc: terrane_state::StateDocument = serde_json::from_str(&text)
                 .with_context(|| format!("{}: not a terrane state document", file.display()))?;
-            let path = state_path(&stack, &state);
-            let mut store = terrane_engine::open_state(&path)?;
-            let rec = store.stack(&doc.stack)?;
-            lock(&mut store, &rec, "state push", state.lock_timeout).await?;
+            let mut store = open_session(&stack, &state, &doc.stack).await?;
+            store.acquire("state push", state.lock_timeout).await?;
             let result = store.import_document(&doc, force);
-            store.unlock(&rec)?;
+            store.release().await?;
             result?;
             println!(
-                "Pushed {} resources of stack \"{}\" into {}.",
+                "Pushed {} resources of stack \"{}\".",
                 doc.resources.len(),
-                doc.stack,
-                path.display()
+                doc.stack
             );
             Ok(0)
         }
@@ -783,22 +754,49 @@ async fn state_command(cmd: StateCommand) -> Result<u8> {
             stack,
             state,
         } => {
-            let (mut store, rec) = open_stack_state(&stack, &state)?;
+            let mut store = open_stack_state(&stack, &state).await?;
+            let rec = store.stack.clone();
             let addr = terrane_core::Address::new(address.clone());
             if store.resource(&rec, &addr)?.is_none() {
                 bail!("no resource `{address}` in state");
             }
-            lock(&mut store, &rec, "state rm", state.lock_timeout).await?;
+            store.acquire("state rm", state.lock_timeout).await?;
             let r = store.record(&rec, None, terrane_state::RecordChange::Remove(&addr));
-            store.unlock(&rec)?;
+            store.release().await?;
             r?;
             println!(
                 "Removed {address} from state; it still exists in AWS and is no longer managed."
             );
             Ok(0)
         }
+        StateCommand::Migrate { to, stack, state } => {
+            let target_spec = crate::session::BackendSpec::parse(&to)?;
+            let mut source = open_stack_state(&stack, &state).await?;
+            source.acquire("state migrate", state.lock_timeout).await?;
+            let result = async {
+                let doc = source.export(&source.stack)?;
+                let mut target =
+                    crate::session::open(&target_spec, &state_path(&stack, &state), &doc.stack)
+                        .await?;
+                target.acquire("state migrate", state.lock_timeout).await?;
+                let pushed = target.import_document(&doc, false).map(|_| ());
+                target.release().await?;
+                pushed?;
+                anyhow::Ok(doc)
+            }
+            .await;
+            source.release().await?;
+            let doc = result?;
+            println!(
+                "Moved {} resources of stack \"{}\" to {to}. Set `backend: {to}` in stack.yaml (or pass --backend) so every run uses it; the old state was left as it was.",
+                doc.resources.len(),
+                doc.stack
+            );
+            Ok(0)
+        }
         StateCommand::Journal { stack, state, json } => {
-            let (store, rec) = open_stack_state(&stack, &state)?;
+            let store = open_stack_state(&stack, &state).await?;
+            let rec = store.stack.clone();
             let entries = store.journal(&rec)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&entries)?);
@@ -823,8 +821,9 @@ async fn state_command(cmd: StateCommand) -> Result<u8> {
             state,
             force,
         } => {
-            let (mut store, rec) = open_stack_state(&stack, &state)?;
-            let Some(holder) = store.lock_holder(&rec)? else {
+            let mut store = open_stack_state(&stack, &state).await?;
+            let rec = store.stack.clone();
+            let Some(holder) = store.holder().await? else {
                 println!("Stack \"{}\" is not locked.", rec.name);
                 return Ok(0);
             };
@@ -835,7 +834,7 @@ async fn state_command(cmd: StateCommand) -> Result<u8> {
             if !force {
                 bail!("re-run with --force to break the lock");
             }
-            store.force_unlock(&rec)?;
+            store.break_lock().await?;
             println!("Lock removed.");
             Ok(0)
         }
@@ -869,8 +868,8 @@ async fn import(args: &StackArgs, address: &str, id: &str) -> Result<u8> {
     let provider = registry
         .get(&inst.type_name)
         .with_context(|| format!("unknown resource type {}", inst.type_name))?;
-    let mut state = terrane_engine::open_state(&state_path(&args.stack, &args.state))?;
-    let rec = state.stack(&loaded.stack.name)?;
+    let mut state = open_session(&args.stack, &args.state, &loaded.stack.name).await?;
+    let rec = state.stack.clone();
     if state.resource(&rec, &addr)?.is_some() {
         bail!(
             "`{address}` is already in state; `terrane state rm` it first to import another resource there"
@@ -905,7 +904,7 @@ async fn import(args: &StackArgs, address: &str, id: &str) -> Result<u8> {
             .collect(),
         dependencies: Vec::new(),
     };
-    lock(&mut state, &rec, "import", args.state.lock_timeout).await?;
+    state.acquire("import", args.state.lock_timeout).await?;
     let result = (|| -> Result<()> {
         let run = state.begin_run(&rec, "import")?;
         state.record(&rec, Some(run), terrane_state::RecordChange::Put(&record))?;

@@ -4,6 +4,7 @@ mod args;
 mod commands;
 mod docs;
 mod render;
+mod session;
 
 use std::process::ExitCode;
 

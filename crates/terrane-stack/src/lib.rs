@@ -13,7 +13,9 @@ pub mod syntax;
 
 pub use eval::{AttrLookup, Reference};
 pub use graph::StackGraph;
-pub use stack::{LoadOptions, OutputSpec, ResourceInstance, Stack, load_stack, stack_name};
+pub use stack::{
+    LoadOptions, OutputSpec, ResourceInstance, Stack, load_stack, stack_header, stack_name,
+};
 pub use syntax::json_schema;
 
 /// The message of a YAML error without its location (which is reported separately).

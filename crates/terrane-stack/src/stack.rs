@@ -180,6 +180,15 @@ pub fn parse_yaml_str<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// The stack's name and state backend, without resolving variables (for state commands).
+pub fn stack_header(dir: &Path) -> Result<(String, Option<String>), Diagnostic> {
+    let root: StackFile = parse_yaml(&dir.join(STACK_FILE))?;
+    Ok((
+        root.stack.unwrap_or_else(|| default_name(dir)),
+        root.backend,
+    ))
+}
+
 /// The stack's name alone, without resolving variables (for state commands).
 pub fn stack_name(dir: &Path) -> Result<String, Diagnostic> {
     let root: StackFile = parse_yaml(&dir.join(STACK_FILE))?;

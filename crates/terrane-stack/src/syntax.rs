@@ -18,6 +18,9 @@ pub struct StackFile {
     pub description: Option<String>,
     /// Region for resources that do not name one.
     pub region: Option<String>,
+    /// Where state lives: `sqlite` (the default, `<stack>/.terrane/state.db`) or
+    /// `dynamodb://TABLE` (optionally `?region=REGION`) for teams sharing the stack.
+    pub backend: Option<String>,
     /// Tags put on every taggable resource of the stack.
     #[serde(default)]
     pub default_tags: IndexMap<String, String>,

@@ -47,6 +47,8 @@ pub enum StateError {
     Exists(String),
     #[error("not a terrane state document (format `{0}`, expected terrane-state/1)")]
     Format(String),
+    #[error("state backend: {0}")]
+    Backend(String),
     #[error("state: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("state: {0}")]
@@ -60,7 +62,12 @@ pub type Result<T> = std::result::Result<T, StateError>;
 pub struct StateStore {
     conn: Connection,
     path: PathBuf,
+    on_commit: Option<CommitHook>,
 }
+
+/// Called after every committed change to a stack's records or journal, with the store
+/// and the stack: how a remote backend keeps its copy current (see terrane-state-dynamodb).
+pub type CommitHook = Box<dyn FnMut(&StateStore, &StackRecord) -> Result<()> + Send>;
 
 /// A stack's row: its id, and the salt of its secret digests.
 #[derive(Clone, Debug)]
@@ -72,7 +79,7 @@ pub struct StackRecord {
 }
 
 /// An operation whose intent was written but whose outcome never was: a crash, a kill.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OpenIntent {
     pub journal_id: i64,
     pub address: Address,
@@ -94,6 +101,9 @@ pub struct StateDocument {
     pub serial: i64,
     pub secret_salt: String,
     pub resources: Vec<RecordedResource>,
+    /// Operations begun but never finished (a crash), so another machine can resolve them.
+    #[serde(default)]
+    pub open_intents: Vec<OpenIntent>,
 }
 
 /// One run of terrane against a stack.
@@ -196,6 +206,7 @@ impl StateStore {
         let mut store = StateStore {
             conn,
             path: path.to_path_buf(),
+            on_commit: None,
         };
         store.migrate(version)?;
         Ok(store)
@@ -211,6 +222,38 @@ impl StateStore {
             tx.commit()?;
         }
         Ok(())
+    }
+
+    /// Installs the hook called after each committed change.
+    pub fn set_commit_hook(&mut self, hook: CommitHook) {
+        self.on_commit = Some(hook);
+    }
+
+    fn after_commit(&mut self, stack: &StackRecord) -> Result<()> {
+        if let Some(mut hook) = self.on_commit.take() {
+            let result = hook(self, stack);
+            self.on_commit = Some(hook);
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Sets the stack's serial (a working copy of a remote backend continues its numbering).
+    pub fn set_serial(&mut self, stack: &StackRecord, serial: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE stacks SET serial = ?2 WHERE id = ?1",
+            params![stack.id, serial],
+        )?;
+        Ok(())
+    }
+
+    /// The current time as the store writes it (UTC, RFC 3339).
+    pub fn now(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |r| {
+                r.get(0)
+            })?)
     }
 
     pub fn path(&self) -> &Path {
@@ -346,7 +389,9 @@ impl StateStore {
             "INSERT INTO journal(run_id, stack_id, address, type, region, operation, client_token) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![run_id, stack.id, address.as_str(), type_name, region, operation, client_token],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        let id = self.conn.last_insert_rowid();
+        self.after_commit(stack)?;
+        Ok(id)
     }
 
     /// Records an operation's outcome; with `record`, writes the resource in the same
@@ -371,6 +416,7 @@ impl StateStore {
         )?;
         apply_change(&tx, stack, run_id, change)?;
         tx.commit()?;
+        self.after_commit(stack)?;
         Ok(())
     }
 
@@ -386,6 +432,7 @@ impl StateStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         apply_change(&tx, stack, run_id.unwrap_or(0), change)?;
         tx.commit()?;
+        self.after_commit(stack)?;
         Ok(())
     }
 
@@ -475,6 +522,7 @@ impl StateStore {
             apply_change(&tx, stack, run, RecordChange::Put(r))?;
         }
         tx.commit()?;
+        self.after_commit(stack)?;
         Ok(())
     }
 
@@ -493,6 +541,7 @@ impl StateStore {
         apply_change(&tx, stack, 0, RecordChange::Remove(from))?;
         apply_change(&tx, stack, 0, RecordChange::Put(&r))?;
         tx.commit()?;
+        self.after_commit(stack)?;
         Ok(())
     }
 
@@ -504,6 +553,7 @@ impl StateStore {
             serial: self.serial(stack)?,
             secret_salt: stack.secret_salt.clone(),
             resources: self.resources(stack)?,
+            open_intents: self.open_intents(stack)?,
         })
     }
 
@@ -526,7 +576,31 @@ impl StateStore {
             params![stack.id, doc.secret_salt],
         )?;
         let stack = self.stack(&doc.stack)?;
-        self.replace_all(&stack, None, &doc.resources)?;
+        let hook = self.on_commit.take();
+        let result = (|| {
+            self.replace_all(&stack, None, &doc.resources)?;
+            if !doc.open_intents.is_empty() {
+                // Operations interrupted elsewhere travel with the state, so any machine
+                // can recover them.
+                let run = self.begin_run(&stack, "push")?;
+                for i in &doc.open_intents {
+                    self.journal_intent(
+                        &stack,
+                        run,
+                        &i.address,
+                        &i.type_name,
+                        &i.region,
+                        &i.operation,
+                        &i.client_token,
+                    )?;
+                }
+            }
+            self.set_serial(&stack, doc.serial)
+        })();
+        self.on_commit = hook;
+        result?;
+        let stack = self.stack(&doc.stack)?;
+        self.after_commit(&stack)?;
         Ok(stack)
     }
 
@@ -688,7 +762,8 @@ fn lock_info(conn: &Connection, stack_id: i64) -> Result<Option<LockInfo>> {
         .optional()?)
 }
 
-fn who() -> (String, String, i64) {
+/// This process: user, host and pid, as locks and runs record them.
+pub fn who() -> (String, String, i64) {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());
