@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod crash;
+mod drift;
 mod minimal;
 mod multi_region;
 mod state_cmds;

@@ -127,6 +127,21 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         parallelism: usize,
     },
+    /// Find what changed behind terrane's back since the last apply: modified, deleted and
+    /// unmanaged resources. Exit 0 no drift, 2 drift found, 1 error. Recorded as history.
+    #[command(args_conflicts_with_subcommands = true)]
+    Drift {
+        #[command(subcommand)]
+        action: Option<DriftAction>,
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long)]
+        json: bool,
+        /// Take the live values of this resource as its new baseline (repeatable). The stack
+        /// file still declares the old ones: edit it too, or the next apply reverts the change.
+        #[arg(long, value_name = "ADDR")]
+        accept: Vec<String>,
+    },
     /// Print the resource graph.
     Graph {
         #[command(flatten)]
@@ -163,6 +178,21 @@ pub enum Command {
     Docs {
         #[arg(default_value = "docs/resources")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DriftAction {
+    /// When each drift appeared, whether it is still there, and when and how it ended.
+    History {
+        /// Only this resource.
+        address: Option<String>,
+        #[arg(long, default_value = ".")]
+        stack: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -80,6 +80,22 @@ async fn run_command(cli: Cli) -> Result<u8> {
             auto_approve,
             parallelism,
         } => apply(&stack, auto_approve, parallelism, true, None).await,
+        Command::Drift {
+            action:
+                Some(crate::args::DriftAction::History {
+                    address,
+                    stack,
+                    state,
+                    json,
+                }),
+            ..
+        } => crate::drift::history(address.as_deref(), &stack, &state, json).await,
+        Command::Drift {
+            action: None,
+            stack,
+            json,
+            accept,
+        } => crate::drift::drift(&stack, json, &accept).await,
         Command::Graph { stack, format } => graph(&stack, format),
         Command::Output { stack, name, json } => output(&stack, name.as_deref(), json).await,
         Command::State { command } => state_command(command).await,
@@ -123,11 +139,11 @@ pub async fn aws_clients() -> Arc<AwsClients> {
     CLIENTS.get_or_init(|| clients).clone()
 }
 
-async fn aws_registry() -> Registry {
+pub async fn aws_registry() -> Registry {
     terrane_aws::registry(aws_clients().await)
 }
 
-fn load(args: &StackArgs, registry: &Registry) -> Result<LoadedStack> {
+pub fn load(args: &StackArgs, registry: &Registry) -> Result<LoadedStack> {
     Ok(terrane_engine::load(
         &args.stack,
         &load_options(args),
@@ -201,7 +217,11 @@ struct Prepared {
 }
 
 /// Opens the stack's state where its backend keeps it.
-async fn open_session(stack_dir: &Path, state: &StateArgs, stack_name: &str) -> Result<Session> {
+pub async fn open_session(
+    stack_dir: &Path,
+    state: &StateArgs,
+    stack_name: &str,
+) -> Result<Session> {
     let (_, from_stack) =
         terrane_stack::stack_header(stack_dir).map_err(terrane_core::Diagnostics::from)?;
     let spec = crate::session::backend_of(state, from_stack.as_deref())?;
@@ -595,7 +615,7 @@ async fn output(args: &StackArgs, name: Option<&str>, json: bool) -> Result<u8> 
     Ok(0)
 }
 
-async fn open_stack_state(stack: &Path, state: &StateArgs) -> Result<Session> {
+pub async fn open_stack_state(stack: &Path, state: &StateArgs) -> Result<Session> {
     let (name, from_stack) =
         terrane_stack::stack_header(stack).map_err(terrane_core::Diagnostics::from)?;
     let spec = crate::session::backend_of(state, from_stack.as_deref())?;

@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod docs;
+mod drift;
 mod render;
 mod session;
 

@@ -83,7 +83,7 @@ fn value(v: &Value, sensitive: bool) -> String {
 }
 
 /// One attribute's change: maps key by key, lists item by item, anything else whole.
-fn attr_lines(a: &AttrChange) -> Vec<String> {
+pub fn attr_lines(a: &AttrChange) -> Vec<String> {
     let after = value(&a.after, a.sensitive);
     match (&a.before, &a.after) {
         (None, _) => vec![format!("{} = {after}", a.name)],

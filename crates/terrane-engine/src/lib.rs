@@ -4,6 +4,7 @@
 //! It decides nothing about individual resource types: schemas say what can change how.
 
 mod apply;
+pub mod drift;
 mod recover;
 mod refresh;
 

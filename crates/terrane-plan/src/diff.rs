@@ -51,13 +51,20 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, Diagnostics> {
             );
             continue;
         };
-        for ignored in &inst.lifecycle.ignore_changes {
+        let ignored: Vec<String> = inst
+            .lifecycle
+            .ignore_changes
+            .iter()
+            .chain(&inst.lifecycle.owned_elsewhere)
+            .cloned()
+            .collect();
+        for ignored in &ignored {
             if schema.attribute(ignored).is_none_or(|a| !a.settable()) {
                 diags.push(
                     Diagnostic::at(
                         inst.location.clone(),
                         format!(
-                            "ignore_changes names `{ignored}`, which is not a property of {}",
+                            "lifecycle names `{ignored}`, which is not a property of {}",
                             schema.type_name
                         ),
                     )
@@ -115,7 +122,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, Diagnostics> {
                 &desired,
                 live,
                 r,
-                &inst.lifecycle.ignore_changes,
+                &ignored,
                 hasher,
                 &mut change,
             )),
@@ -127,7 +134,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, Diagnostics> {
                     &desired,
                     &live,
                     r,
-                    &inst.lifecycle.ignore_changes,
+                    &ignored,
                     hasher,
                     &mut change,
                 ))
@@ -139,7 +146,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, Diagnostics> {
                     &desired,
                     &live,
                     r,
-                    &inst.lifecycle.ignore_changes,
+                    &ignored,
                     hasher,
                     &mut change,
                 ))
@@ -323,7 +330,9 @@ fn attribute_differs(
     (!equal(schema, attr, want, live), Some(live.clone()))
 }
 
-fn equal(schema: &ResourceSchema, attr: &AttrSchema, a: &Value, b: &Value) -> bool {
+/// Equality as drift and plan mean it: normalized by the schema, sets as sets, and JSON
+/// documents in strings (policies) compared parsed.
+pub fn equal(schema: &ResourceSchema, attr: &AttrSchema, a: &Value, b: &Value) -> bool {
     let (a, b) = (
         schema.normalized(attr.name, a),
         schema.normalized(attr.name, b),
@@ -332,6 +341,16 @@ fn equal(schema: &ResourceSchema, attr: &AttrSchema, a: &Value, b: &Value) -> bo
         && let (Value::List(x), Value::List(y)) = (&a, &b)
     {
         return x.len() == y.len() && x.iter().all(|i| y.iter().any(|j| i.semantically_equal(j)));
+    }
+    if let (Value::String(x), Value::String(y)) = (&a, &b)
+        && x != y
+        && let (Ok(px), Ok(py)) = (
+            serde_json::from_str::<serde_json::Value>(x),
+            serde_json::from_str::<serde_json::Value>(y),
+        )
+        && (px.is_object() || px.is_array())
+    {
+        return px == py;
     }
     a.semantically_equal(&b)
 }

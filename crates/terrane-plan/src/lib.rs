@@ -4,6 +4,7 @@
 
 mod desired;
 mod diff;
+pub mod drift;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use terrane_core::{Address, Value};
 
 pub use desired::{PlannedLookup, desired_inputs};
-pub use diff::{PlanInput, plan};
+pub use diff::{PlanInput, equal, plan};
 pub use steps::{Step, StepKind, steps};
 
 /// What state says was applied for one resource.

@@ -148,6 +148,20 @@ pub struct LifecycleDecl {
     /// On replacement, create the new resource before deleting the old one.
     #[serde(default)]
     pub create_before_destroy: bool,
+    /// Attributes another system owns (an autoscaler's desired size): set at creation,
+    /// then never planned and never reported as drift.
+    #[serde(default)]
+    pub owned_elsewhere: Vec<String>,
+}
+
+impl LifecycleDecl {
+    /// Whether differences in `attribute` are left alone, by `ignore_changes` or `owned_elsewhere`.
+    pub fn ignores(&self, attribute: &str) -> bool {
+        self.ignore_changes
+            .iter()
+            .chain(&self.owned_elsewhere)
+            .any(|a| a == attribute)
+    }
 }
 
 #[derive(Debug, Deserialize, Clone)]

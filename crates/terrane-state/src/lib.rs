@@ -121,6 +121,50 @@ pub struct RunInfo {
     pub records_written: i64,
 }
 
+/// A drift finding as a run reports it, before it is matched with history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FindingRow {
+    pub address: String,
+    pub type_name: String,
+    pub region: String,
+    pub cloud_id: String,
+    pub kind: String,
+    pub attribute: Option<String>,
+    pub recorded: Option<serde_json::Value>,
+    pub live: Option<serde_json::Value>,
+}
+
+/// A drift finding with its history: when it appeared, whether it is still there, and
+/// when and how it ended.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DriftRecord {
+    pub id: i64,
+    pub address: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub region: String,
+    pub cloud_id: String,
+    pub kind: String,
+    pub attribute: Option<String>,
+    pub recorded: Option<serde_json::Value>,
+    pub live: Option<serde_json::Value>,
+    pub first_run_id: i64,
+    pub last_run_id: i64,
+    pub first_seen_at: String,
+    pub last_seen_at: String,
+    pub resolved_at: Option<String>,
+    /// applied (an apply put it back), reverted (someone undid it), accepted (`drift --accept`).
+    pub resolution: Option<String>,
+}
+
+/// What recording one drift run changed in the history.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct DriftChanges {
+    pub new: usize,
+    pub still_present: usize,
+    pub resolved: Vec<DriftRecord>,
+}
+
 /// One operation against AWS as the journal recorded it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct JournalEntry {
@@ -602,6 +646,116 @@ impl StateStore {
         let stack = self.stack(&doc.stack)?;
         self.after_commit(&stack)?;
         Ok(stack)
+    }
+
+    /// Records run `run_id`'s findings: a finding already open is carried on, a new one
+    /// opened, and an open one no longer found is resolved (by an apply if one succeeded
+    /// since it was last seen, otherwise because someone reverted it).
+    pub fn record_drift(
+        &mut self,
+        stack: &StackRecord,
+        run_id: i64,
+        findings: &[FindingRow],
+    ) -> Result<DriftChanges> {
+        let open = self.drift_history(stack, None, true)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut changes = DriftChanges::default();
+        let same = |o: &DriftRecord, f: &FindingRow| {
+            o.address == f.address
+                && o.cloud_id == f.cloud_id
+                && o.kind == f.kind
+                && o.attribute == f.attribute
+        };
+        for f in findings {
+            let live = f.live.as_ref().map(|v| v.to_string());
+            match open.iter().find(|o| same(o, f)) {
+                Some(o) => {
+                    tx.execute(
+                        "UPDATE drift_findings SET last_run_id = ?2, live = ?3, last_seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+                        params![o.id, run_id, live],
+                    )?;
+                    changes.still_present += 1;
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO drift_findings(stack_id, first_run_id, last_run_id, address, type, region, cloud_id, kind, attribute, recorded, live)
+                         VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        params![stack.id, run_id, f.address, f.type_name, f.region, f.cloud_id, f.kind, f.attribute, f.recorded.as_ref().map(|v| v.to_string()), live],
+                    )?;
+                    changes.new += 1;
+                }
+            }
+        }
+        for o in open.iter().filter(|o| !findings.iter().any(|f| same(o, f))) {
+            let applied: i64 = tx.query_row(
+                "SELECT count(*) FROM runs WHERE stack_id = ?1 AND kind IN ('apply', 'destroy') AND outcome = 'succeeded' AND id > ?2",
+                params![stack.id, o.last_run_id],
+                |r| r.get(0),
+            )?;
+            let resolution = if applied > 0 { "applied" } else { "reverted" };
+            tx.execute(
+                "UPDATE drift_findings SET resolved_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), resolution = ?2 WHERE id = ?1",
+                params![o.id, resolution],
+            )?;
+            let mut done = o.clone();
+            done.resolution = Some(resolution.into());
+            changes.resolved.push(done);
+        }
+        tx.commit()?;
+        Ok(changes)
+    }
+
+    /// Closes the open findings of `address` as `resolution` (e.g. accepted).
+    pub fn resolve_drift(
+        &mut self,
+        stack: &StackRecord,
+        address: &str,
+        resolution: &str,
+    ) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE drift_findings SET resolved_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), resolution = ?3
+             WHERE stack_id = ?1 AND address = ?2 AND resolved_at IS NULL",
+            params![stack.id, address, resolution],
+        )?)
+    }
+
+    /// Drift findings, oldest first; of one address, and/or only the open ones.
+    pub fn drift_history(
+        &self,
+        stack: &StackRecord,
+        address: Option<&str>,
+        open_only: bool,
+    ) -> Result<Vec<DriftRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, address, type, region, cloud_id, kind, attribute, recorded, live, first_run_id, last_run_id,
+                    first_seen_at, last_seen_at, resolved_at, resolution
+             FROM drift_findings
+             WHERE stack_id = ?1 AND (?2 IS NULL OR address = ?2) AND (?3 = 0 OR resolved_at IS NULL)
+             ORDER BY id",
+        )?;
+        let json = |s: Option<String>| s.and_then(|t| serde_json::from_str(&t).ok());
+        let rows = stmt.query_map(params![stack.id, address, open_only as i64], |r| {
+            Ok(DriftRecord {
+                id: r.get(0)?,
+                address: r.get(1)?,
+                type_name: r.get(2)?,
+                region: r.get(3)?,
+                cloud_id: r.get(4)?,
+                kind: r.get(5)?,
+                attribute: r.get(6)?,
+                recorded: json(r.get(7)?),
+                live: json(r.get(8)?),
+                first_run_id: r.get(9)?,
+                last_run_id: r.get(10)?,
+                first_seen_at: r.get(11)?,
+                last_seen_at: r.get(12)?,
+                resolved_at: r.get(13)?,
+                resolution: r.get(14)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// Every journalled operation of the stack, oldest first.
