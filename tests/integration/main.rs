@@ -7,6 +7,7 @@
 mod bad_input;
 mod crash;
 mod drift;
+mod drift_schedule;
 mod minimal;
 mod multi_region;
 mod state_cmds;

@@ -141,6 +141,21 @@ pub enum Command {
         /// file still declares the old ones: edit it too, or the next apply reverts the change.
         #[arg(long, value_name = "ADDR")]
         accept: Vec<String>,
+        /// Check every stack under this directory, with one report.
+        #[arg(long, value_name = "DIR")]
+        all: Option<PathBuf>,
+        /// Keep running: check every interval (e.g. 30m), with jitter, until SIGTERM/SIGINT.
+        #[arg(long, value_parser = parse_duration, conflicts_with = "cron")]
+        every: Option<std::time::Duration>,
+        /// Keep running on a cron schedule (e.g. "0 */6 * * *", UTC), until SIGTERM/SIGINT.
+        #[arg(long)]
+        cron: Option<String>,
+        /// In scheduled mode, POST each run's findings as JSON to this URL.
+        #[arg(long)]
+        webhook: Option<String>,
+        /// In scheduled mode, serve Prometheus metrics on this address (e.g. 127.0.0.1:9464).
+        #[arg(long)]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Print the resource graph.
     Graph {

@@ -95,7 +95,26 @@ async fn run_command(cli: Cli) -> Result<u8> {
             stack,
             json,
             accept,
-        } => crate::drift::drift(&stack, json, &accept).await,
+            all,
+            every,
+            cron,
+            webhook,
+            metrics_addr,
+        } => {
+            if every.is_some() || cron.is_some() {
+                let schedule = crate::watch::Schedule::new(every, cron.as_deref())?;
+                crate::watch::watch(
+                    &stack,
+                    all.as_deref(),
+                    schedule,
+                    webhook.as_deref(),
+                    metrics_addr,
+                )
+                .await
+            } else {
+                crate::drift::drift(&stack, json, &accept, all.as_deref()).await
+            }
+        }
         Command::Graph { stack, format } => graph(&stack, format),
         Command::Output { stack, name, json } => output(&stack, name.as_deref(), json).await,
         Command::State { command } => state_command(command).await,

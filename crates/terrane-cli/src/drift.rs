@@ -26,7 +26,31 @@ struct DriftOutput<'a> {
     resolved: &'a [terrane_state::DriftRecord],
 }
 
-pub async fn drift(args: &StackArgs, json: bool, accept: &[String]) -> Result<u8> {
+/// One drift run of one stack, recorded in its state.
+pub struct DriftRun {
+    pub report: DriftReport,
+    pub changes: DriftChanges,
+    pub run_id: i64,
+}
+
+impl DriftRun {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(DriftOutput {
+            stack: &self.report.stack,
+            run_id: self.run_id,
+            drift: self.report.has_drift(),
+            checked: self.report.checked,
+            findings: &self.report.findings,
+            not_checked: &self.report.not_checked,
+            new: self.changes.new,
+            resolved: &self.changes.resolved,
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// Detects and records drift of one stack, accepting the live values of `accept`.
+pub async fn run_once(args: &StackArgs, accept: &[String]) -> Result<DriftRun> {
     let registry = aws_registry().await;
     let loaded = load(args, &registry)?;
     let stack = &loaded.stack;
@@ -55,41 +79,131 @@ pub async fn drift(args: &StackArgs, json: bool, accept: &[String]) -> Result<u8
         anyhow::Ok((report, changes))
     }
     .await;
-    let (report, changes) = match result {
-        Ok(r) => r,
+    match result {
+        Ok((report, changes)) => {
+            state.finish_run(
+                run,
+                if report.has_drift() {
+                    "succeeded: drift found"
+                } else {
+                    "succeeded: no drift"
+                },
+            )?;
+            Ok(DriftRun {
+                report,
+                changes,
+                run_id: run,
+            })
+        }
         Err(e) => {
             state.finish_run(run, &format!("failed: {e}"))?;
-            return Err(e);
+            Err(e)
         }
-    };
-    state.finish_run(
-        run,
-        if report.has_drift() {
-            "succeeded: drift found"
-        } else {
-            "succeeded: no drift"
-        },
-    )?;
-    if json {
-        let out = DriftOutput {
-            stack: &report.stack,
-            run_id: run,
-            drift: report.has_drift(),
-            checked: report.checked,
-            findings: &report.findings,
-            not_checked: &report.not_checked,
-            new: changes.new,
-            resolved: &changes.resolved,
-        };
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        print!("{}", human(&report, &changes, run, render::color_out()));
     }
-    Ok(if report.has_drift() && accept.is_empty() {
+}
+
+/// Every stack under `dir` (a directory holding stack.yaml, not inside a module).
+pub fn stacks_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        if d.join(terrane_stack::stack::STACK_FILE).is_file() {
+            out.push(d);
+            continue;
+        }
+        if let Ok(entries) = std::fs::read_dir(&d) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                if e.path().is_dir()
+                    && name != ".terrane"
+                    && name != "modules"
+                    && name != "target"
+                    && !name.to_string_lossy().starts_with('.')
+                {
+                    todo.push(e.path());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+pub async fn drift(
+    args: &StackArgs,
+    json: bool,
+    accept: &[String],
+    all: Option<&std::path::Path>,
+) -> Result<u8> {
+    let Some(root) = all else {
+        let run = run_once(args, accept).await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&run.to_json())?);
+        } else {
+            print!(
+                "{}",
+                human(&run.report, &run.changes, run.run_id, render::color_out())
+            );
+        }
+        return Ok(if run.report.has_drift() && accept.is_empty() {
+            2
+        } else {
+            0
+        });
+    };
+    let (doc, drifted, failed) = run_all(args, root).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        for s in doc["stacks"].as_array().into_iter().flatten() {
+            match s.get("error") {
+                Some(e) => println!(
+                    "{}: error: {}",
+                    s["path"].as_str().unwrap_or(""),
+                    e.as_str().unwrap_or("")
+                ),
+                None => println!(
+                    "{}: {} finding(s), {} checked",
+                    s["stack"].as_str().unwrap_or(""),
+                    s["findings"].as_array().map(|f| f.len()).unwrap_or(0),
+                    s["checked"]
+                ),
+            }
+        }
+    }
+    Ok(if failed {
+        1
+    } else if drifted {
         2
     } else {
         0
     })
+}
+
+/// Drift of every stack under `root` as one document `{stacks: [...]}`, whether any
+/// drifted, and whether any failed.
+pub async fn run_all(args: &StackArgs, root: &std::path::Path) -> (serde_json::Value, bool, bool) {
+    let mut stacks = Vec::new();
+    let (mut drifted, mut failed) = (false, false);
+    for dir in stacks_under(root) {
+        let one = StackArgs {
+            stack: dir.clone(),
+            ..args.clone()
+        };
+        match run_once(&one, &[]).await {
+            Ok(run) => {
+                drifted |= run.report.has_drift();
+                let mut v = run.to_json();
+                v["path"] = serde_json::Value::String(dir.display().to_string());
+                stacks.push(v);
+            }
+            Err(e) => {
+                failed = true;
+                stacks.push(serde_json::json!({"path": dir.display().to_string(), "error": format!("{e:#}")}));
+            }
+        }
+    }
+    (serde_json::json!({ "stacks": stacks }), drifted, failed)
 }
 
 /// One row per modified attribute, one per deleted or unmanaged resource.

@@ -6,6 +6,7 @@ mod docs;
 mod drift;
 mod render;
 mod session;
+mod watch;
 
 use std::process::ExitCode;
 
