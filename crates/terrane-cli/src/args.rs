@@ -73,6 +73,8 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
 }
 
+// Parsed once per process; boxing the large variants would only obscure the clap derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum Command {
     /// Check a stack: syntax, variables, references, cycles and every property against its type.

@@ -155,11 +155,11 @@ pub async fn watch(
             },
         };
         let mut posted_errors = 0;
-        if let Some(url) = webhook {
-            if let Err(e) = post(url, &doc).await {
-                eprintln!("webhook {url}: {e:#}");
-                posted_errors = 1;
-            }
+        if let Some(url) = webhook
+            && let Err(e) = post(url, &doc).await
+        {
+            eprintln!("webhook {url}: {e:#}");
+            posted_errors = 1;
         }
         {
             let mut m = metrics.lock().unwrap_or_else(|e| e.into_inner());
