@@ -5,6 +5,7 @@
 //! One test binary for the whole workspace keeps link time down with the AWS SDK crates.
 
 mod bad_input;
+mod bad_stacks;
 mod crash;
 mod drift;
 mod drift_schedule;

@@ -52,6 +52,7 @@ pub fn load(
 ) -> Result<LoadedStack, Diagnostics> {
     let stack = terrane_stack::load_stack(dir, opts)?;
     let graph = StackGraph::build(&stack)?;
+    stack.output_references().map_err(Diagnostics::from)?;
     // Planning against empty state checks every property against its schema.
     let hasher = SecretHasher::new("validate");
     terrane_plan::plan(terrane_plan::PlanInput {

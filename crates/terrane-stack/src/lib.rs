@@ -22,8 +22,19 @@ pub use syntax::json_schema;
 pub(crate) fn yaml_message(e: &serde_saphyr::Error) -> String {
     let text = e.without_snippet().to_string();
     // The library appends " at line L, column C"; the location is given on its own.
-    match text.find(" at line ") {
+    let text = match text.find(" at line ") {
         Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    // The library's advice names its own options; a stack's author needs the rule.
+    match text.strip_prefix("duplicate mapping key: ") {
+        Some(rest) => {
+            let key = rest
+                .split(", set DuplicateKeyPolicy")
+                .next()
+                .unwrap_or(rest);
+            format!("duplicate key `{key}`: a key may appear only once in a mapping")
+        }
         None => text,
     }
 }

@@ -568,10 +568,12 @@ impl Builder {
                     continue;
                 }
             };
-            let module_dir = file
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join(&decl.source.value);
+            let module_dir = lexically_normal(
+                &file
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join(&decl.source.value),
+            );
             let module_path = module_dir.join(MODULE_FILE);
             let canonical = module_path.canonicalize().unwrap_or(module_path.clone());
             if self.module_chain.contains(&canonical) {
@@ -860,6 +862,24 @@ impl Builder {
             (None, None) => Ok((Shape::Single, vec![(InstanceKey::None, None, None)])),
         }
     }
+}
+
+/// `a/./b/../c` as `a/c`, without touching the file system (so errors name paths as written).
+fn lexically_normal(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 fn check_name(name: &str) -> Result<(), String> {
