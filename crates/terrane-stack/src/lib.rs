@@ -27,6 +27,9 @@ pub(crate) fn yaml_message(e: &serde_saphyr::Error) -> String {
         None => text,
     };
     // The library's advice names its own options; a stack's author needs the rule.
+    if text == "expected mapping start" {
+        return "expected a mapping of keys to values here (`key: value` lines)".into();
+    }
     match text.strip_prefix("duplicate mapping key: ") {
         Some(rest) => {
             let key = rest

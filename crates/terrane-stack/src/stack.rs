@@ -1059,9 +1059,12 @@ fn validate_variable(
         if let Value::Number(n) = &v {
             let f = n.as_f64().unwrap_or(0.0);
             if val.min.is_some_and(|m| f < m) || val.max.is_some_and(|m| f > m) {
+                let bound =
+                    |b: Option<f64>| b.map(|x| x.to_string()).unwrap_or_else(|| "any".into());
                 return Err(fail(format!(
-                    "{shown} is outside the allowed range {:?}..={:?}",
-                    val.min, val.max
+                    "{shown} is outside the allowed range {} to {}",
+                    bound(val.min),
+                    bound(val.max)
                 )));
             }
         }
