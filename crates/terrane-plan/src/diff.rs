@@ -39,15 +39,22 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, Diagnostics> {
     for &i in &graph.order {
         let inst = &stack.instances[i];
         let Some(schema) = schemas.schema(&inst.type_name) else {
-            let mut known = schemas.type_names();
-            known.sort();
+            let known = schemas.type_names();
+            let closest = known
+                .iter()
+                .min_by_key(|k| edit_distance(k, &inst.type_name))
+                .filter(|k| edit_distance(k, &inst.type_name) <= 3);
+            let note = match closest {
+                Some(k) => format!("did you mean `{k}`? `terrane docs` lists every type"),
+                None => "`terrane docs` lists every type".to_string(),
+            };
             diags.push(
                 Diagnostic::at(
                     inst.type_location.clone(),
                     format!("unknown resource type `{}`", inst.type_name),
                 )
                 .with_address(inst.address.to_string())
-                .with_note(format!("known types: {}", known.join(", "))),
+                .with_note(note),
             );
             continue;
         };
@@ -353,4 +360,20 @@ pub fn equal(schema: &ResourceSchema, attr: &AttrSchema, a: &Value, b: &Value) -
         return px == py;
     }
     a.semantically_equal(&b)
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
