@@ -36,6 +36,12 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, Diagnostics> {
     let mut diags = Diagnostics::new();
     let mut changes = Vec::with_capacity(stack.instances.len() + recorded.len());
 
+    let mut referenced = vec![false; stack.instances.len()];
+    for &i in &graph.order {
+        for dep in graph.dependencies(i) {
+            referenced[dep] = true;
+        }
+    }
     for &i in &graph.order {
         let inst = &stack.instances[i];
         let Some(schema) = schemas.schema(&inst.type_name) else {
@@ -192,24 +198,28 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, Diagnostics> {
                 )),
             );
         }
-        // What later resources see when they reference this one.
-        let pending = matches!(change.action, Action::Create | Action::Replace);
-        let mut values = if pending {
-            BTreeMap::new()
-        } else {
-            live.unwrap_or_default()
-        };
-        for (k, v) in &desired {
-            values.insert(k.clone(), v.clone());
+        // What later resources see when they reference this one; kept only for resources
+        // something references, so memory grows with references, not with the stack.
+        if referenced[i] {
+            // What later resources see when they reference this one.
+            let pending = matches!(change.action, Action::Create | Action::Replace);
+            let mut values = if pending {
+                BTreeMap::new()
+            } else {
+                live.unwrap_or_default()
+            };
+            for (k, v) in &desired {
+                values.insert(k.clone(), v.clone());
+            }
+            if pending {
+                values.retain(|k, _| {
+                    schema
+                        .attribute(k)
+                        .is_some_and(|a| a.kind != AttrKind::Computed)
+                });
+            }
+            lookup.insert(inst.address.clone(), schema, values, pending);
         }
-        if pending {
-            values.retain(|k, _| {
-                schema
-                    .attribute(k)
-                    .is_some_and(|a| a.kind != AttrKind::Computed)
-            });
-        }
-        lookup.insert(inst.address.clone(), schema, values, pending);
         changes.push(change);
     }
 

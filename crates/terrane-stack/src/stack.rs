@@ -169,7 +169,15 @@ pub fn parse_yaml_str<T: serde::de::DeserializeOwned>(
     path: &Path,
     text: &str,
 ) -> Result<T, Diagnostic> {
-    serde_saphyr::from_str::<T>(text).map_err(|e| {
+    // Generated stacks of 100,000 resources are real; the parser's defaults are tuned for
+    // configuration files. Depth and alias limits (the dangerous ones) stay as they are.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = 100_000_000;
+    budget.max_nodes = 50_000_000;
+    budget.max_total_scalar_bytes = 1 << 30;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    serde_saphyr::from_str_with_options::<T>(text, options).map_err(|e| {
         let file: Arc<Path> = Arc::from(path);
         let location = e
             .location()
@@ -244,13 +252,6 @@ pub fn load_stack(dir: &Path, opts: &LoadOptions<'_>) -> Result<Stack, Diagnosti
             .collect(),
     );
     let default_tags = builder.static_tags(&root.default_tags, root_scope, &BTreeMap::new());
-    builder.expand(
-        Arc::new(root.clone()),
-        root_scope,
-        root.region.clone(),
-        &default_tags,
-        dir,
-    );
     builder.stack.outputs = root
         .outputs
         .iter()
@@ -261,6 +262,8 @@ pub fn load_stack(dir: &Path, opts: &LoadOptions<'_>) -> Result<Stack, Diagnosti
             node: o.value.clone(),
         })
         .collect();
+    let region = root.region.clone();
+    builder.expand(Arc::new(root), root_scope, region, &default_tags, dir);
     builder.diags.into_result(builder.stack)
 }
 
@@ -538,7 +541,7 @@ impl Builder {
                     type_name: decl.type_name.value.clone(),
                 },
             );
-            resource_shapes.push((name, Arc::new(decl.clone()), shape, at));
+            resource_shapes.push((name, decl.clone(), shape, at));
         }
 
         let mut seen_modules: HashMap<String, SourceLocation> = HashMap::new();

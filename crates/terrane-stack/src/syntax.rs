@@ -33,7 +33,7 @@ pub struct StackFile {
     pub locals: IndexMap<String, Spanned<Node>>,
     #[serde(default)]
     #[schemars(with = "IndexMap<String, ResourceDeclSchema>")]
-    pub resources: IndexMap<Spanned<String>, ResourceDecl>,
+    pub resources: IndexMap<Spanned<String>, std::sync::Arc<ResourceDecl>>,
     #[serde(default)]
     #[schemars(with = "IndexMap<String, ModuleDeclSchema>")]
     pub modules: IndexMap<Spanned<String>, ModuleDecl>,
