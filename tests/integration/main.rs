@@ -4,6 +4,7 @@
 //!
 //! One test binary for the whole workspace keeps link time down with the AWS SDK crates.
 
+mod api_calls;
 mod bad_input;
 mod bad_stacks;
 mod crash;

@@ -1,0 +1,71 @@
+//! Regression check on API calls (counts, not times): a plan and a drift run of an
+//! unchanged 200-resource stack read each type once per region, a few calls in all.
+
+use std::collections::BTreeMap;
+
+use crate::support::*;
+
+/// `--api-stats` lines (`  EC2 DescribeVpcs us-east-1: 1`) as operation -> calls.
+fn calls(stderr: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for l in stderr.lines().filter(|l| l.starts_with("  ")) {
+        let Some((key, n)) = l.trim().rsplit_once(": ") else {
+            continue;
+        };
+        let op = key
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        *out.entry(op).or_default() += n.parse::<u64>().unwrap_or(0);
+    }
+    out
+}
+
+#[tokio::test]
+async fn plan_and_drift_of_an_unchanged_200_resource_stack_make_few_calls() {
+    let moto = Moto::start();
+    let work = Workdir::copy_of("tests/stacks/two-hundred");
+    let dir = work.path().to_str().unwrap();
+    let out = terrane(
+        Some(&moto),
+        &["apply", dir, "--auto-approve", "--parallelism", "16"],
+    );
+    expect_code(&out, 0);
+    assert!(
+        stdout(&out).contains("Apply complete: 200 created"),
+        "{}",
+        text(&out)
+    );
+
+    for (command, code) in [("plan", 0), ("drift", 0)] {
+        let args: Vec<&str> = match command {
+            "plan" => vec!["plan", dir, "--detailed-exitcode", "--api-stats"],
+            _ => vec!["drift", dir, "--api-stats"],
+        };
+        let out = terrane(Some(&moto), &args);
+        expect_code(&out, code);
+        let by_op = calls(&stderr(&out));
+        let total: u64 = by_op.values().sum();
+        // One batched read per type and region; the VPC's DNS settings are the one
+        // attribute EC2 only answers per VPC (two VPCs here).
+        assert_eq!(
+            by_op.get("DescribeSubnets"),
+            Some(&1),
+            "{command}: {by_op:?}"
+        );
+        assert_eq!(by_op.get("DescribeVpcs"), Some(&1), "{command}: {by_op:?}");
+        assert!(
+            by_op.get("DescribeSecurityGroups").copied().unwrap_or(0) <= 2,
+            "{command}: {by_op:?}"
+        );
+        assert!(
+            total <= 10,
+            "{command}: {total} calls for 200 resources: {by_op:?}"
+        );
+        assert!(
+            by_op.keys().all(|op| op.starts_with("Describe")),
+            "{command} changes nothing: {by_op:?}"
+        );
+    }
+}
