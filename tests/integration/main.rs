@@ -12,6 +12,7 @@ mod drift;
 mod drift_schedule;
 mod minimal;
 mod multi_region;
+mod policy;
 mod state_cmds;
 mod support;
 mod svc_dns_cdn_tables;

@@ -84,6 +84,10 @@ pub enum Command {
         /// Print the diagnostics as JSON.
         #[arg(long)]
         json: bool,
+        /// Also run the security checks (unencrypted storage, admin ports open to the
+        /// internet, public buckets, open EKS endpoints, KMS keys without rotation).
+        #[arg(long)]
+        policy: bool,
     },
     /// Show what apply would do.
     Plan {

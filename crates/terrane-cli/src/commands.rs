@@ -47,7 +47,11 @@ fn print_api_stats() {
 
 async fn run_command(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Validate { stack, json } => validate(&stack, json),
+        Command::Validate {
+            stack,
+            json,
+            policy,
+        } => validate(&stack, json, policy),
         Command::Plan {
             stack,
             detailed_exitcode,
@@ -170,30 +174,60 @@ pub fn load(args: &StackArgs, registry: &Registry) -> Result<LoadedStack> {
     )?)
 }
 
-fn validate(args: &StackArgs, json: bool) -> Result<u8> {
+fn validate(args: &StackArgs, json: bool, policy: bool) -> Result<u8> {
     let registry = terrane_aws::offline_registry();
-    match terrane_engine::load(&args.stack, &load_options(args), &registry) {
-        Ok(loaded) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"valid": true, "resources": loaded.stack.instances.len(), "diagnostics": []})
-                );
-            } else {
-                println!(
-                    "Stack \"{}\" is valid: {} resources.",
-                    loaded.stack.name,
-                    loaded.stack.instances.len()
-                );
-            }
-            Ok(0)
-        }
+    let loaded = match terrane_engine::load(&args.stack, &load_options(args), &registry) {
+        Ok(l) => l,
         Err(d) if json => {
             println!("{}", serde_json::json!({"valid": false, "diagnostics": d}));
-            Ok(1)
+            return Ok(1);
         }
-        Err(d) => Err(d.into()),
+        Err(d) => return Err(d.into()),
+    };
+    let findings = if policy {
+        terrane_engine::policy::check(&loaded.stack, &registry)
+    } else {
+        Vec::new()
+    };
+    let failing = findings.iter().filter(|f| f.waived.is_none()).count();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"valid": failing == 0, "resources": loaded.stack.instances.len(), "diagnostics": [], "policy": findings})
+        );
+    } else {
+        for f in &findings {
+            let d = terrane_core::Diagnostic::at(
+                f.location.clone(),
+                format!("[{}] {}", f.rule, f.message),
+            )
+            .with_address(f.address.clone());
+            match &f.waived {
+                Some(reason) => println!(
+                    "{}: waived {} for {}: {reason}",
+                    f.location, f.rule, f.address
+                ),
+                None => eprintln!("{}", render::diagnostic(&d, false)),
+            }
+        }
+        if failing > 0 {
+            eprintln!(
+                "{failing} security finding(s); fix them or waive each on its resource with `waivers: [{{rule: RULE, reason: \"...\"}}]`"
+            );
+        } else {
+            println!(
+                "Stack \"{}\" is valid: {} resources{}.",
+                loaded.stack.name,
+                loaded.stack.instances.len(),
+                if policy {
+                    format!(", {} security check finding(s) waived", findings.len())
+                } else {
+                    String::new()
+                }
+            );
+        }
     }
+    Ok(if failing > 0 { 1 } else { 0 })
 }
 
 fn graph(args: &StackArgs, format: GraphFormat) -> Result<u8> {

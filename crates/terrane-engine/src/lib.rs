@@ -5,6 +5,7 @@
 
 mod apply;
 pub mod drift;
+pub mod policy;
 mod recover;
 mod refresh;
 

@@ -106,6 +106,18 @@ pub struct ResourceDecl {
     pub enabled: Option<Spanned<Node>>,
     #[serde(default)]
     pub lifecycle: LifecycleDecl,
+    /// Security checks (`validate --policy`) this resource is exempt from, each with a reason.
+    #[serde(default)]
+    pub waivers: Vec<Waiver>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Waiver {
+    /// The check's id, e.g. `open-admin-port`.
+    pub rule: String,
+    /// Why this resource may break it: shown with every report.
+    pub reason: String,
 }
 
 fn empty_map_node() -> Spanned<Node> {
@@ -134,6 +146,8 @@ pub struct ResourceDeclSchema {
     /// A boolean; when false the resource is not part of the stack.
     enabled: Option<serde_json::Value>,
     lifecycle: Option<LifecycleDecl>,
+    /// Security checks this resource is exempt from: `[{rule: open-admin-port, reason: "..."}]`.
+    waivers: Option<Vec<Waiver>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema, Default, Clone)]
