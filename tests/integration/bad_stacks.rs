@@ -5,7 +5,7 @@ use crate::support::*;
 
 #[test]
 fn every_bad_stack_fails_with_its_snapshot() {
-    let root = terrane_testkit::repo_root().join("tests/bad-stacks");
+    let root = repo_root().join("tests/bad-stacks");
     let mut cases: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
         .filter_map(|e| e.ok())

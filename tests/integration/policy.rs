@@ -31,7 +31,7 @@ fn an_admin_port_open_to_the_world_is_found_and_can_be_waived() {
 
 #[test]
 fn the_example_stacks_pass_the_security_checks() {
-    let root = terrane_testkit::repo_root().join("stacks/examples");
+    let root = repo_root().join("stacks/examples");
     for entry in std::fs::read_dir(root).unwrap() {
         let dir = entry.unwrap().path();
         let out = terrane(None, &["validate", dir.to_str().unwrap(), "--policy"]);

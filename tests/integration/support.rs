@@ -4,6 +4,12 @@ use std::process::{Command, Output};
 use aws_sdk_ec2::types::Filter;
 pub use terrane_testkit::Moto;
 
+/// This checkout's root, as the test binary was built from it (several checkouts may share
+/// one target directory, so this is the integration tests' own manifest, not a library's).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root")
+}
+
 /// A copy of a stack in a temporary directory, so tests can edit it and keep its state apart.
 pub struct Workdir {
     pub dir: tempfile::TempDir,
@@ -11,7 +17,7 @@ pub struct Workdir {
 
 impl Workdir {
     pub fn copy_of(stack: &str) -> Workdir {
-        let src = terrane_testkit::repo_root().join(stack);
+        let src = repo_root().join(stack);
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&src, dir.path());
         Workdir { dir }

@@ -6,7 +6,7 @@ use crate::support::*;
 fn the_committed_json_schema_is_current() {
     let out = terrane(None, &["schema"]);
     expect_code(&out, 0);
-    let path = terrane_testkit::repo_root().join("docs/stack.schema.json");
+    let path = repo_root().join("docs/stack.schema.json");
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     if committed != stdout(&out) {
         if std::env::var_os("TERRANE_BLESS").is_some() {
@@ -23,7 +23,7 @@ fn the_committed_json_schema_is_current() {
 
 #[test]
 fn every_example_stack_validates() {
-    let root = terrane_testkit::repo_root().join("stacks/examples");
+    let root = repo_root().join("stacks/examples");
     for entry in std::fs::read_dir(root).unwrap() {
         let dir = entry.unwrap().path();
         let out = terrane(None, &["validate", dir.to_str().unwrap()]);
@@ -36,7 +36,7 @@ fn the_committed_resource_reference_is_current() {
     let tmp = tempfile::tempdir().unwrap();
     let out = terrane(None, &["docs", tmp.path().to_str().unwrap()]);
     expect_code(&out, 0);
-    let committed = terrane_testkit::repo_root().join("docs/resources");
+    let committed = repo_root().join("docs/resources");
     let mut stale = Vec::new();
     for entry in std::fs::read_dir(tmp.path()).unwrap() {
         let entry = entry.unwrap();
