@@ -7,7 +7,10 @@ pub use terrane_testkit::Moto;
 /// This checkout's root, as the test binary was built from it (several checkouts may share
 /// one target directory, so this is the integration tests' own manifest, not a library's).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root")
 }
 
 /// A copy of a stack in a temporary directory, so tests can edit it and keep its state apart.
