@@ -1,15 +1,21 @@
-//! DynamoDB: tables and global-table replicas.
+//! DynamoDB: tables, with their indexes, streams, encryption, backups, TTL and
+//! global-table replicas.
 
+pub mod table;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use terrane_aws_core::AwsClients;
-use terrane_provider::Registry;
+use terrane_core::{OWNERSHIP_TAG_ADDRESS, OWNERSHIP_TAG_STACK, Value};
+use terrane_provider::{Attributes, FindRequest, ProviderError, Registry};
 
 /// Registers every resource type of this service. Adding a type is one line here.
-pub fn register(_registry: &mut Registry, _clients: &Arc<AwsClients>) {}
+pub fn register(registry: &mut Registry, clients: &Arc<AwsClients>) {
+    registry.register(Arc::new(table::Table::new(clients.clone())));
+}
 
 /// The client for `region`, counting its calls.
-#[allow(dead_code)]
 pub(crate) fn client(clients: &AwsClients, region: &str) -> aws_sdk_dynamodb::Client {
     clients.client(region, |config, region, calls| {
         aws_sdk_dynamodb::Client::from_conf(
@@ -19,4 +25,84 @@ pub(crate) fn client(clients: &AwsClients, region: &str) -> aws_sdk_dynamodb::Cl
                 .build(),
         )
     })
+}
+
+/// A string input (numbers and bools written as text); `None` when unset or null.
+pub(crate) fn input_str(inputs: &Attributes, name: &str) -> Option<String> {
+    value_str(inputs.get(name)?)
+}
+
+pub(crate) fn value_str(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A required string input.
+pub(crate) fn require_str(inputs: &Attributes, name: &str) -> Result<String, ProviderError> {
+    input_str(inputs, name).ok_or_else(|| ProviderError::Invalid(format!("`{name}` is required")))
+}
+
+/// A bool input (`"true"`/`"false"` accepted); `None` when unset or null.
+pub(crate) fn input_bool(inputs: &Attributes, name: &str) -> Result<Option<bool>, ProviderError> {
+    match inputs.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if s == "true" => Ok(Some(true)),
+        Some(Value::String(s)) if s == "false" => Ok(Some(false)),
+        Some(other) => Err(ProviderError::Invalid(format!(
+            "`{name}` must be a bool, found a {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// A whole-number input; `None` when unset or null.
+pub(crate) fn input_i64(inputs: &Attributes, name: &str) -> Result<Option<i64>, ProviderError> {
+    match inputs.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ProviderError::Invalid(format!("`{name}` must be a number, found {v}"))),
+    }
+}
+
+/// A list input of strings (empty when unset).
+pub(crate) fn input_strings(inputs: &Attributes, name: &str) -> Vec<String> {
+    inputs
+        .get(name)
+        .and_then(Value::as_list)
+        .map(|l| l.iter().filter_map(value_str).collect())
+        .unwrap_or_default()
+}
+
+/// A builder's result, with a missing required field reported as invalid input.
+pub(crate) fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, ProviderError> {
+    r.map_err(|e| ProviderError::Invalid(e.to_string()))
+}
+
+/// Whether the `tags` of `attrs` are exactly the requested ownership tags.
+pub(crate) fn owned_by(req: &FindRequest<'_>, attrs: &Attributes) -> bool {
+    let tag = |key: &str| {
+        attrs
+            .get("tags")
+            .and_then(Value::as_map)
+            .and_then(|t| t.get(key))
+            .and_then(Value::as_str)
+    };
+    tag(OWNERSHIP_TAG_STACK) == Some(req.stack)
+        && req
+            .address
+            .is_none_or(|a| tag(OWNERSHIP_TAG_ADDRESS) == Some(a))
+}
+
+/// Tags keyed by name, from the `tags` input.
+pub(crate) fn tag_map(inputs: &Attributes) -> BTreeMap<String, String> {
+    terrane_aws_core::tags::tags_from_inputs(inputs)
+        .into_iter()
+        .collect()
 }
