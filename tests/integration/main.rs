@@ -13,6 +13,7 @@ mod drift_schedule;
 mod minimal;
 mod multi_region;
 mod policy;
+mod secrets;
 mod state_cmds;
 mod support;
 mod svc_dns_cdn_tables;
