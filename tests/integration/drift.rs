@@ -191,3 +191,199 @@ async fn accepting_drift_makes_the_live_value_the_baseline() {
     let history: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(history[0]["resolution"], "accepted");
 }
+
+#[tokio::test]
+async fn a_two_region_stack_drifting_in_every_way_is_reported_restored_and_resolved() {
+    let moto = Moto::start();
+    let work = Workdir::copy_of("tests/stacks/drift-regions");
+    let dir = work.path().to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_terrane"));
+        cmd.args(args)
+            .env("NO_COLOR", "1")
+            .env("DRIFT_DB_PASSWORD", "drift-test-password-1");
+        for (k, v) in moto.env() {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    expect_code(&run(&["apply", dir, "--auto-approve"]), 0);
+    let out = run(&["drift", dir, "--json"]);
+    expect_code(&out, 0);
+    let state = state_list(&moto, work.path());
+    let id_of = |addr: &str| {
+        state
+            .iter()
+            .find(|e| e["address"] == addr)
+            .unwrap_or_else(|| panic!("{addr} in {state:?}"))["cloud_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let us = ec2(&moto, "us-east-1").await;
+    let eu = ec2(&moto, "eu-west-1").await;
+    let sdk = |region: &'static str| {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(moto.endpoint())
+            .region(aws_config::Region::new(region))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                "t", "t", None, None, "t",
+            ))
+            .load()
+    };
+
+    // Out of band: a rule in Europe, tags in America, a node group scaled by hand, an
+    // instance class changed, a subnet deleted, and a VPC made with the stack's tags.
+    eu.authorize_security_group_ingress()
+        .group_id(id_of("module.region[\"eu-west-1\"].web"))
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    us.create_tags()
+        .resources(id_of("module.region[\"us-east-1\"].vpc"))
+        .tags(Tag::builder().key("Name").value("renamed").build())
+        .send()
+        .await
+        .unwrap();
+    let eks = aws_sdk_eks::Client::new(&sdk("eu-west-1").await);
+    eks.update_nodegroup_config()
+        .cluster_name("drift-eu-west-1")
+        .nodegroup_name("workers")
+        .scaling_config(
+            aws_sdk_eks::types::NodegroupScalingConfig::builder()
+                .min_size(1)
+                .max_size(4)
+                .desired_size(3)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let rds = aws_sdk_rds::Client::new(&sdk("us-east-1").await);
+    rds.modify_db_instance()
+        .db_instance_identifier("drift-us-east-1-db")
+        .db_instance_class("db.t4g.small")
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    eu.delete_subnet()
+        .subnet_id(id_of("module.region[\"eu-west-1\"].spare"))
+        .send()
+        .await
+        .unwrap();
+    eu.create_vpc()
+        .cidr_block("10.99.0.0/16")
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Vpc)
+                .tags(
+                    Tag::builder()
+                        .key("terrane:stack")
+                        .value("drift-regions")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let out = run(&["drift", dir, "--json"]);
+    expect_code(&out, 2);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let change = |address: &str, attribute: &str| -> (serde_json::Value, serde_json::Value) {
+        let f = finding(&report, address, "modified")
+            .unwrap_or_else(|| panic!("{address} modified: {report:#}"));
+        let c = f["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["attribute"] == attribute)
+            .unwrap_or_else(|| panic!("{address}.{attribute}: {f:#}"));
+        (c["recorded"].clone(), c["live"].clone())
+    };
+    let (rec, live) = change("module.region[\"eu-west-1\"].web", "ingress");
+    assert_eq!(
+        (
+            rec.as_array().unwrap().len(),
+            live.as_array().unwrap().len()
+        ),
+        (1, 2)
+    );
+    let (rec, live) = change("module.region[\"us-east-1\"].vpc", "tags");
+    assert_eq!(
+        (rec["Name"].as_str(), live["Name"].as_str()),
+        (Some("drift-us-east-1"), Some("renamed"))
+    );
+    let (rec, live) = change("module.region[\"eu-west-1\"].workers", "scaling");
+    assert_eq!(
+        (rec["desired"].as_i64(), live["desired"].as_i64()),
+        (Some(2), Some(3)),
+        "{rec} {live}"
+    );
+    let (rec, live) = change("module.region[\"us-east-1\"].db", "instance_class");
+    assert_eq!(
+        (rec.as_str(), live.as_str()),
+        (Some("db.t4g.micro"), Some("db.t4g.small"))
+    );
+    let deleted = finding(&report, "module.region[\"eu-west-1\"].spare", "deleted")
+        .expect("the deleted subnet");
+    assert_eq!(deleted["region"], "eu-west-1");
+    let unmanaged: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "unmanaged")
+        .collect();
+    assert_eq!(unmanaged.len(), 1, "{report:#}");
+    assert_eq!(
+        (
+            unmanaged[0]["type"].as_str(),
+            unmanaged[0]["region"].as_str()
+        ),
+        (Some("aws.ec2.vpc"), Some("eu-west-1"))
+    );
+    assert_eq!(
+        report["findings"].as_array().unwrap().len(),
+        6,
+        "{report:#}"
+    );
+    // The password is never compared, and says so.
+    assert!(
+        report["not_checked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["what"] == "password"),
+        "{report:#}"
+    );
+
+    // Apply restores everything declared; the stray VPC is removed by its owner.
+    expect_code(&run(&["apply", dir, "--auto-approve"]), 0);
+    eu.delete_vpc()
+        .vpc_id(unmanaged[0]["cloud_id"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let out = run(&["drift", dir, "--json"]);
+    expect_code(&out, 0);
+    let after: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(after["resolved"].as_array().unwrap().len(), 6, "{after:#}");
+    let out = run(&["drift", "history", "--stack", dir, "--json"]);
+    let history: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(history.len(), 6);
+    assert!(
+        history.iter().all(|h| h["resolution"] == "applied"
+            || (h["kind"] == "unmanaged" && h["resolution"] == "reverted")),
+        "{history:#?}"
+    );
+}
