@@ -1,10 +1,20 @@
 //! EC2 resource types, and what they share: tag specifications, describe filters and
 //! reading inputs.
 
+pub mod eip;
+pub mod flow_log;
 pub mod internet_gateway;
+pub mod launch_template;
+pub mod nat_gateway;
+pub mod network_acl;
+pub mod route;
+pub mod route_table;
+pub mod route_table_association;
 pub mod security_group;
 pub mod subnet;
 pub mod vpc;
+pub mod vpc_endpoint;
+pub mod vpc_peering_connection;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,6 +37,22 @@ pub fn register(registry: &mut Registry, clients: &Arc<AwsClients>) {
         clients.clone(),
     )));
     registry.register(Arc::new(security_group::SecurityGroup::new(
+        clients.clone(),
+    )));
+    registry.register(Arc::new(eip::Eip::new(clients.clone())));
+    registry.register(Arc::new(nat_gateway::NatGateway::new(clients.clone())));
+    registry.register(Arc::new(route_table::RouteTable::new(clients.clone())));
+    registry.register(Arc::new(route::Route::new(clients.clone())));
+    registry.register(Arc::new(
+        route_table_association::RouteTableAssociation::new(clients.clone()),
+    ));
+    registry.register(Arc::new(network_acl::NetworkAcl::new(clients.clone())));
+    registry.register(Arc::new(vpc_endpoint::VpcEndpoint::new(clients.clone())));
+    registry.register(Arc::new(flow_log::FlowLog::new(clients.clone())));
+    registry.register(Arc::new(vpc_peering_connection::VpcPeeringConnection::new(
+        clients.clone(),
+    )));
+    registry.register(Arc::new(launch_template::LaunchTemplate::new(
         clients.clone(),
     )));
 }
@@ -252,4 +278,72 @@ pub(crate) fn put_str(attrs: &mut Attributes, name: &str, value: Option<&str>) {
     if let Some(v) = value {
         attrs.insert(name.to_string(), Value::string(v));
     }
+}
+
+/// Whether `name` is among the inputs an update must change.
+pub(crate) fn is_changed(changed: &[String], name: &str) -> bool {
+    changed.iter().any(|c| c == name)
+}
+
+/// A list-of-strings input; `None` when unset or null. Non-string items are written as text.
+pub(crate) fn input_strings(
+    inputs: &Attributes,
+    name: &str,
+) -> Result<Option<Vec<String>>, ProviderError> {
+    match inputs.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::List(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                other => Err(ProviderError::Invalid(format!(
+                    "`{name}` must be a list of strings, found a {} in it",
+                    other.type_name()
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(other) => Err(ProviderError::Invalid(format!(
+            "`{name}` must be a list of strings, found a {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// An integer input (numbers written as text accepted); `None` when unset or null.
+pub(crate) fn input_int(inputs: &Attributes, name: &str) -> Result<Option<i64>, ProviderError> {
+    match inputs.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => {
+            let text = match v {
+                Value::Number(n) => n.to_string(),
+                Value::String(s) => s.clone(),
+                other => {
+                    return Err(ProviderError::Invalid(format!(
+                        "`{name}` must be a number, found a {}",
+                        other.type_name()
+                    )));
+                }
+            };
+            text.trim().parse::<i64>().map(Some).map_err(|_| {
+                ProviderError::Invalid(format!("`{name}` must be an integer, not {text}"))
+            })
+        }
+    }
+}
+
+/// A sorted list of strings, for set-like attributes.
+pub(crate) fn strings_value<'a>(items: impl IntoIterator<Item = &'a str>) -> Value {
+    let set: BTreeSet<&str> = items.into_iter().collect();
+    Value::List(set.into_iter().map(Value::string).collect())
+}
+
+/// The id a create call returned, or an error naming the call.
+pub(crate) fn created_id(
+    operation: &'static str,
+    id: Option<&str>,
+) -> Result<String, ProviderError> {
+    id.map(str::to_string)
+        .ok_or_else(|| ProviderError::api(operation, "the response carries no id"))
 }

@@ -27,7 +27,7 @@ pub const TYPE_NAME: &str = "aws.ec2.vpc";
 const NOT_FOUND: &str = "InvalidVpcID.NotFound";
 
 /// DescribeVpcAttribute calls in flight at once during an observe.
-const ATTRIBUTE_CONCURRENCY: usize = 8;
+const ATTRIBUTE_CONCURRENCY: usize = 16;
 
 pub struct Vpc {
     clients: Arc<AwsClients>,
@@ -112,40 +112,45 @@ impl Vpc {
             return Ok(found);
         }
 
-        // The default security group of each VPC: one batched describe for all of them.
-        let groups = client
-            .describe_security_groups()
-            .filters(filter("vpc-id", found.keys().map(String::as_str)))
-            .filters(filter("group-name", ["default"]))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(api_error("DescribeSecurityGroups"))?;
-        for g in &groups {
+        // Two reads complete the VPCs, run concurrently:
+        // - the default security group of each VPC: DescribeVpcs does not carry it, so one
+        //   batched DescribeSecurityGroups (all the VPCs' `default` groups) per observe;
+        // - the DNS attributes: neither DescribeVpcs nor any batched call carries them (AWS
+        //   and moto alike), and DescribeVpcAttribute answers for one VPC and one attribute,
+        //   so this is two calls per VPC, ATTRIBUTE_CONCURRENCY in flight at once. They are
+        //   kept: without them drift of enable_dns_support/hostnames would go unseen. A VPC
+        //   that vanished in between is left out of the result.
+        let ids: Vec<String> = found.keys().cloned().collect();
+        let groups = async {
+            client
+                .describe_security_groups()
+                .filters(filter("vpc-id", ids.iter().map(String::as_str)))
+                .filters(filter("group-name", ["default"]))
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(api_error("DescribeSecurityGroups"))
+        };
+        let dns = futures::stream::iter(ids.iter().cloned().map(|id| {
+            let client = client.clone();
+            async move {
+                let dns = dns_attributes(&client, &id).await?;
+                Ok::<_, ProviderError>((id, dns))
+            }
+        }))
+        .buffer_unordered(ATTRIBUTE_CONCURRENCY)
+        .try_collect::<Vec<(String, Option<Dns>)>>();
+        let (groups, dns) = futures::join!(groups, dns);
+        for g in &groups? {
             if let (Some(vpc_id), Some(group_id)) = (g.vpc_id(), g.group_id())
                 && let Some(attrs) = found.get_mut(vpc_id)
             {
                 attrs.insert("default_security_group_id".into(), Value::string(group_id));
             }
         }
-
-        // DescribeVpcAttribute answers for one VPC and one attribute per call, so this is
-        // two calls per VPC (a few in flight at once). Acceptable for now; a VPC that
-        // vanished in between is left out of the result.
-        let dns: Vec<(String, Option<Dns>)> =
-            futures::stream::iter(found.keys().cloned().map(|id| {
-                let client = client.clone();
-                async move {
-                    let dns = dns_attributes(&client, &id).await?;
-                    Ok::<_, ProviderError>((id, dns))
-                }
-            }))
-            .buffer_unordered(ATTRIBUTE_CONCURRENCY)
-            .try_collect()
-            .await?;
-        for (id, dns) in dns {
+        for (id, dns) in dns? {
             match dns {
                 Some(Dns { support, hostnames }) => {
                     let attrs = found.get_mut(&id).expect("described above");

@@ -94,30 +94,27 @@ pub fn check(stack: &Stack, schemas: &dyn SchemaSource) -> Vec<PolicyFinding> {
                     }
                 }
             }
-            "aws.rds.db_instance" | "aws.rds.db_cluster" => {
+            "aws.rds.db_instance" | "aws.rds.db_cluster"
                 if !is_true(&inputs, "storage_encrypted")
-                    && !inputs.contains_key("replicate_source_db")
-                {
-                    found("unencrypted-storage", "storage_encrypted", "storage is not encrypted: set storage_encrypted: true (and kms_key_id for a key of your own)".into());
-                }
+                    && !inputs.contains_key("replicate_source_db") =>
+            {
+                found("unencrypted-storage", "storage_encrypted", "storage is not encrypted: set storage_encrypted: true (and kms_key_id for a key of your own)".into());
             }
-            "aws.elasticache.replication_group" => {
-                if !is_true(&inputs, "at_rest_encryption") {
-                    found(
-                        "unencrypted-storage",
-                        "at_rest_encryption",
-                        "data at rest is not encrypted: set at_rest_encryption: true".into(),
-                    );
-                }
+            "aws.elasticache.replication_group" if !is_true(&inputs, "at_rest_encryption") => {
+                found(
+                    "unencrypted-storage",
+                    "at_rest_encryption",
+                    "data at rest is not encrypted: set at_rest_encryption: true".into(),
+                );
             }
-            "aws.dynamodb.table" => {
-                if inputs.get("sse_enabled").and_then(Value::as_bool) == Some(false) {
-                    found(
-                        "unencrypted-storage",
-                        "sse_enabled",
-                        "server-side encryption with a KMS key is turned off".into(),
-                    );
-                }
+            "aws.dynamodb.table"
+                if inputs.get("sse_enabled").and_then(Value::as_bool) == Some(false) =>
+            {
+                found(
+                    "unencrypted-storage",
+                    "sse_enabled",
+                    "server-side encryption with a KMS key is turned off".into(),
+                );
             }
             "aws.eks.cluster" => {
                 let public = inputs
@@ -157,23 +154,19 @@ pub fn check(stack: &Stack, schemas: &dyn SchemaSource) -> Vec<PolicyFinding> {
                     );
                 }
             }
-            "aws.kms.key" => {
-                if !is_true(&inputs, "enable_key_rotation") {
-                    found(
-                        "kms-no-rotation",
-                        "enable_key_rotation",
-                        "automatic key rotation is off: set enable_key_rotation: true".into(),
-                    );
-                }
+            "aws.kms.key" if !is_true(&inputs, "enable_key_rotation") => {
+                found(
+                    "kms-no-rotation",
+                    "enable_key_rotation",
+                    "automatic key rotation is off: set enable_key_rotation: true".into(),
+                );
             }
-            "aws.ec2.volume" => {
-                if !is_true(&inputs, "encrypted") {
-                    found(
-                        "unencrypted-storage",
-                        "encrypted",
-                        "the volume is not encrypted".into(),
-                    );
-                }
+            "aws.ec2.volume" if !is_true(&inputs, "encrypted") => {
+                found(
+                    "unencrypted-storage",
+                    "encrypted",
+                    "the volume is not encrypted".into(),
+                );
             }
             _ => {}
         }
