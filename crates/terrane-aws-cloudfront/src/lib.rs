@@ -5,10 +5,11 @@ pub mod distribution;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+pub(crate) use terrane_aws_core::inputs::{input_bool, is_owned as owned_by};
 
 pub use terrane_aws_core::AwsClients;
-use terrane_core::{OWNERSHIP_TAG_ADDRESS, OWNERSHIP_TAG_STACK, Value};
-use terrane_provider::{Attributes, FindRequest, ProviderError, Registry};
+use terrane_core::Value;
+use terrane_provider::{Attributes, ProviderError, Registry};
 
 /// Registers every resource type of this service. Adding a type is one line here.
 pub fn register(registry: &mut Registry, clients: &Arc<AwsClients>) {
@@ -41,20 +42,6 @@ pub(crate) fn value_str(v: &Value) -> Option<String> {
     }
 }
 
-/// A bool input (`"true"`/`"false"` accepted); `None` when unset or null.
-pub(crate) fn input_bool(inputs: &Attributes, name: &str) -> Result<Option<bool>, ProviderError> {
-    match inputs.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) if s == "true" => Ok(Some(true)),
-        Some(Value::String(s)) if s == "false" => Ok(Some(false)),
-        Some(other) => Err(ProviderError::Invalid(format!(
-            "`{name}` must be a bool, found a {}",
-            other.type_name()
-        ))),
-    }
-}
-
 /// A list input of strings (empty when unset).
 pub(crate) fn input_strings(inputs: &Attributes, name: &str) -> Vec<String> {
     inputs
@@ -67,21 +54,6 @@ pub(crate) fn input_strings(inputs: &Attributes, name: &str) -> Vec<String> {
 /// A builder's result, with a missing required field reported as invalid input.
 pub(crate) fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, ProviderError> {
     r.map_err(|e| ProviderError::Invalid(e.to_string()))
-}
-
-/// Whether the `tags` of `attrs` are exactly the requested ownership tags.
-pub(crate) fn owned_by(req: &FindRequest<'_>, attrs: &Attributes) -> bool {
-    let tag = |key: &str| {
-        attrs
-            .get("tags")
-            .and_then(Value::as_map)
-            .and_then(|t| t.get(key))
-            .and_then(Value::as_str)
-    };
-    tag(OWNERSHIP_TAG_STACK) == Some(req.stack)
-        && req
-            .address
-            .is_none_or(|a| tag(OWNERSHIP_TAG_ADDRESS) == Some(a))
 }
 
 /// Tags keyed by name, from the `tags` input.

@@ -7,6 +7,7 @@
 
 pub mod clients;
 pub mod error;
+pub mod inputs;
 pub mod tags;
 
 pub use clients::{ApiCalls, AwsClients, CallKey};

@@ -17,6 +17,7 @@ pub mod vpc_endpoint;
 pub mod vpc_peering_connection;
 
 use std::collections::{BTreeMap, BTreeSet};
+pub(crate) use terrane_aws_core::inputs::{input_bool, input_str, put_str, require_str};
 
 use aws_sdk_ec2::types::{Filter, ResourceType as Ec2ResourceType, Tag, TagSpecification};
 use terrane_core::{OWNERSHIP_TAG_ADDRESS, OWNERSHIP_TAG_STACK, Value};
@@ -228,35 +229,6 @@ pub(crate) async fn sync_tags(
     Ok(())
 }
 
-/// A string input (numbers and bools written as text); `None` when unset or null.
-pub(crate) fn input_str(inputs: &Attributes, name: &str) -> Option<String> {
-    match inputs.get(name)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// A required string input.
-pub(crate) fn require_str(inputs: &Attributes, name: &str) -> Result<String, ProviderError> {
-    input_str(inputs, name).ok_or_else(|| ProviderError::Invalid(format!("`{name}` is required")))
-}
-
-/// A bool input (`"true"`/`"false"` accepted); `None` when unset or null.
-pub(crate) fn input_bool(inputs: &Attributes, name: &str) -> Result<Option<bool>, ProviderError> {
-    match inputs.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) if s == "true" => Ok(Some(true)),
-        Some(Value::String(s)) if s == "false" => Ok(Some(false)),
-        Some(other) => Err(ProviderError::Invalid(format!(
-            "`{name}` must be a bool, found a {}",
-            other.type_name()
-        ))),
-    }
-}
-
 /// The AWS partition of a region, for building ARNs.
 pub(crate) fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
@@ -271,13 +243,6 @@ pub(crate) fn partition(region: &str) -> &'static str {
 /// `arn:{partition}:ec2:{region}:{owner}:{kind}/{id}`.
 pub(crate) fn arn(region: &str, owner: &str, kind: &str, id: &str) -> String {
     format!("arn:{}:ec2:{region}:{owner}:{kind}/{id}", partition(region))
-}
-
-/// Inserts `value` under `name` when present.
-pub(crate) fn put_str(attrs: &mut Attributes, name: &str, value: Option<&str>) {
-    if let Some(v) = value {
-        attrs.insert(name.to_string(), Value::string(v));
-    }
 }
 
 /// Whether `name` is among the inputs an update must change.

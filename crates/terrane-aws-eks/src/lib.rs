@@ -16,6 +16,9 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+pub(crate) use terrane_aws_core::inputs::{
+    input_bool, input_str, is_owned as owned, put_str, require_str,
+};
 
 use aws_sdk_eks::types::{Update, UpdateStatus};
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
@@ -23,8 +26,8 @@ use futures::{StreamExt, TryStreamExt};
 pub use terrane_aws_core::AwsClients;
 use terrane_aws_core::tags::{tags_from_inputs, tags_value};
 pub(crate) use terrane_aws_core::{AwsError, api_error, waiter_error};
-use terrane_core::{OWNERSHIP_TAG_ADDRESS, OWNERSHIP_TAG_STACK, Value};
-use terrane_provider::{Attributes, FindRequest, ProviderError, Registry};
+use terrane_core::Value;
+use terrane_provider::{Attributes, ProviderError, Registry};
 
 /// Registers every resource type of this service. Adding a type is one line here.
 pub fn register(registry: &mut Registry, clients: &Arc<AwsClients>) {
@@ -208,21 +211,6 @@ pub(crate) async fn sync_tags(
     Ok(())
 }
 
-/// Whether described attributes carry exactly the requested ownership tags.
-pub(crate) fn owned(req: &FindRequest<'_>, attrs: &Attributes) -> bool {
-    let tag = |key: &str| {
-        attrs
-            .get("tags")
-            .and_then(Value::as_map)
-            .and_then(|t| t.get(key))
-            .and_then(Value::as_str)
-    };
-    tag(OWNERSHIP_TAG_STACK) == Some(req.stack)
-        && req
-            .address
-            .is_none_or(|a| tag(OWNERSHIP_TAG_ADDRESS) == Some(a))
-}
-
 // ---------------------------------------------------------------------------------------
 // Updates and waiting
 
@@ -291,35 +279,6 @@ where
 
 // ---------------------------------------------------------------------------------------
 // Inputs
-
-/// A string input (numbers and bools written as text); `None` when unset or null.
-pub(crate) fn input_str(inputs: &Attributes, name: &str) -> Option<String> {
-    match inputs.get(name)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// A required string input.
-pub(crate) fn require_str(inputs: &Attributes, name: &str) -> Result<String, ProviderError> {
-    input_str(inputs, name).ok_or_else(|| ProviderError::Invalid(format!("`{name}` is required")))
-}
-
-/// A bool input (`"true"`/`"false"` accepted); `None` when unset or null.
-pub(crate) fn input_bool(inputs: &Attributes, name: &str) -> Result<Option<bool>, ProviderError> {
-    match inputs.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) if s == "true" => Ok(Some(true)),
-        Some(Value::String(s)) if s == "false" => Ok(Some(false)),
-        Some(other) => Err(ProviderError::Invalid(format!(
-            "`{name}` must be a bool, found a {}",
-            other.type_name()
-        ))),
-    }
-}
 
 /// A whole-number input (`"20"` accepted); `None` when unset or null.
 pub(crate) fn input_i32(inputs: &Attributes, name: &str) -> Result<Option<i32>, ProviderError> {
@@ -403,13 +362,6 @@ pub(crate) fn strings_value<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -
             .map(|s| Value::string(s.as_ref()))
             .collect(),
     )
-}
-
-/// Inserts `value` under `name` when present.
-pub(crate) fn put_str(attrs: &mut Attributes, name: &str, value: Option<&str>) {
-    if let Some(v) = value {
-        attrs.insert(name.to_string(), Value::string(v));
-    }
 }
 
 #[cfg(test)]

@@ -7,14 +7,18 @@ pub mod subnet_group;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+pub(crate) use terrane_aws_core::inputs::{
+    input_bool, input_i32, input_str, input_string_map, put_bool, put_int, put_str, require_str,
+    retain_owned, wanted,
+};
 
 use aws_sdk_elasticache::types::Tag;
 use futures::{StreamExt, TryStreamExt};
 pub use terrane_aws_core::AwsClients;
 use terrane_aws_core::api_error;
 use terrane_aws_core::tags::{tags_from_inputs, tags_value};
-use terrane_core::{OWNERSHIP_TAG_ADDRESS, OWNERSHIP_TAG_STACK, Value};
-use terrane_provider::{Attributes, FindRequest, ProviderError, Registry};
+use terrane_core::Value;
+use terrane_provider::{Attributes, ProviderError, Registry};
 
 /// Registers every resource type of this service. Adding a type is one line here.
 pub fn register(registry: &mut Registry, clients: &Arc<AwsClients>) {
@@ -42,47 +46,6 @@ pub(crate) fn client(clients: &AwsClients, region: &str) -> aws_sdk_elasticache:
 /// ListTagsForResource calls in flight at once: no ElastiCache describe call returns tags.
 pub(crate) const TAG_CONCURRENCY: usize = 8;
 
-/// A string input (numbers and bools written as text); `None` when unset or null.
-pub(crate) fn input_str(inputs: &Attributes, name: &str) -> Option<String> {
-    match inputs.get(name)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// A required string input.
-pub(crate) fn require_str(inputs: &Attributes, name: &str) -> Result<String, ProviderError> {
-    input_str(inputs, name).ok_or_else(|| ProviderError::Invalid(format!("`{name}` is required")))
-}
-
-/// A bool input (`"true"`/`"false"` accepted); `None` when unset or null.
-pub(crate) fn input_bool(inputs: &Attributes, name: &str) -> Result<Option<bool>, ProviderError> {
-    match inputs.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) if s == "true" => Ok(Some(true)),
-        Some(Value::String(s)) if s == "false" => Ok(Some(false)),
-        Some(other) => Err(ProviderError::Invalid(format!(
-            "`{name}` must be a bool, found a {}",
-            other.type_name()
-        ))),
-    }
-}
-
-/// An integer input (numeric strings accepted); `None` when unset or null.
-pub(crate) fn input_i32(inputs: &Attributes, name: &str) -> Result<Option<i32>, ProviderError> {
-    match inputs.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_i64()
-            .and_then(|i| i32::try_from(i).ok())
-            .map(Some)
-            .ok_or_else(|| ProviderError::Invalid(format!("`{name}` must be a whole number"))),
-    }
-}
-
 /// A list-of-strings input; `None` when unset or null.
 pub(crate) fn input_strings(
     inputs: &Attributes,
@@ -103,52 +66,6 @@ pub(crate) fn input_strings(
             "`{name}` must be a list, found a {}",
             other.type_name()
         ))),
-    }
-}
-
-/// A map-of-strings input (values written as text); `None` when unset or null.
-pub(crate) fn input_string_map(
-    inputs: &Attributes,
-    name: &str,
-) -> Result<Option<BTreeMap<String, String>>, ProviderError> {
-    match inputs.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Map(m)) => Ok(Some(
-            m.iter()
-                .map(|(k, v)| {
-                    let text = match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (k.clone(), text)
-                })
-                .collect(),
-        )),
-        Some(other) => Err(ProviderError::Invalid(format!(
-            "`{name}` must be a map, found a {}",
-            other.type_name()
-        ))),
-    }
-}
-
-/// Inserts `value` under `name` when present.
-pub(crate) fn put_str(attrs: &mut Attributes, name: &str, value: Option<&str>) {
-    if let Some(v) = value {
-        attrs.insert(name.to_string(), Value::string(v));
-    }
-}
-
-/// Inserts `value` under `name` when present.
-pub(crate) fn put_int(attrs: &mut Attributes, name: &str, value: Option<i32>) {
-    if let Some(v) = value {
-        attrs.insert(name.to_string(), Value::int(v.into()));
-    }
-}
-
-/// Inserts `value` under `name` when present.
-pub(crate) fn put_bool(attrs: &mut Attributes, name: &str, value: Option<bool>) {
-    if let Some(v) = value {
-        attrs.insert(name.to_string(), Value::Bool(v));
     }
 }
 
@@ -257,33 +174,4 @@ pub(crate) async fn sync_tags(
             .map_err(api_error("AddTagsToResource"))?;
     }
     Ok(())
-}
-
-/// Keeps the described resources whose ownership tags are exactly the requested ones.
-/// ElastiCache describe calls take no tag filters, so ownership is matched here.
-pub(crate) fn retain_owned(
-    req: &FindRequest<'_>,
-    mut found: BTreeMap<String, Attributes>,
-) -> BTreeMap<String, Attributes> {
-    found.retain(|_, attrs| is_owned(req, attrs));
-    found
-}
-
-pub(crate) fn is_owned(req: &FindRequest<'_>, attrs: &Attributes) -> bool {
-    let tag = |key: &str| {
-        attrs
-            .get("tags")
-            .and_then(Value::as_map)
-            .and_then(|t| t.get(key))
-            .and_then(Value::as_str)
-    };
-    tag(OWNERSHIP_TAG_STACK) == Some(req.stack)
-        && req
-            .address
-            .is_none_or(|a| tag(OWNERSHIP_TAG_ADDRESS) == Some(a))
-}
-
-/// The requested ids, deduplicated.
-pub(crate) fn wanted(ids: &[String]) -> BTreeSet<&str> {
-    ids.iter().map(String::as_str).collect()
 }
