@@ -117,15 +117,7 @@ pub fn expect_code(out: &Output, code: i32) {
 }
 
 pub async fn ec2(moto: &Moto, region: &str) -> aws_sdk_ec2::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(aws_config::Region::new(region.to_string()))
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
-    aws_sdk_ec2::Client::new(&config)
+    aws_sdk_ec2::Client::new(&moto.sdk_config(region).await)
 }
 
 pub fn tag_filter(key: &str, value: &str) -> Filter {

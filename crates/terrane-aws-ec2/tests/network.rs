@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use terrane_aws_ec2::AwsClients;
 use terrane_aws_ec2::eip::Eip;
 use terrane_aws_ec2::flow_log::FlowLog;
@@ -20,26 +20,19 @@ use terrane_aws_ec2::subnet::Subnet;
 use terrane_aws_ec2::vpc::Vpc;
 use terrane_aws_ec2::vpc_endpoint::VpcEndpoint;
 use terrane_aws_ec2::vpc_peering_connection::VpcPeeringConnection;
-use terrane_core::{Address, OWNERSHIP_TAG_ADDRESS, OWNERSHIP_TAG_STACK, Value};
+use terrane_core::{Address, Value};
 use terrane_provider::{
-    Attributes, CreateRequest, DeleteRequest, FindRequest, ObserveRequest, ResourceType,
-    UpdateRequest,
+    Attributes, CreateRequest, DeleteRequest, ObserveRequest, ResourceType, UpdateRequest,
 };
 use terrane_testkit::Moto;
 
 const REGION: &str = "us-east-1";
 const STACK: &str = "net-test";
 
+terrane_testkit::provider_test_helpers!(attrs, map, strings, tags, update, find, s);
+
 async fn clients(moto: &Moto) -> Arc<AwsClients> {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(Region::new(REGION))
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    Arc::new(AwsClients::with_config(config))
+    moto.clients(REGION).await
 }
 
 fn sdk(clients: &AwsClients, region: &str) -> aws_sdk_ec2::Client {
@@ -48,36 +41,6 @@ fn sdk(clients: &AwsClients, region: &str) -> aws_sdk_ec2::Client {
             .region(Region::new(region.to_string()))
             .build(),
     )
-}
-
-fn attrs(pairs: &[(&str, Value)]) -> Attributes {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
-fn map(pairs: &[(&str, &str)]) -> Value {
-    Value::Map(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::string(*v)))
-            .collect(),
-    )
-}
-
-fn strings(items: &[&str]) -> Value {
-    Value::List(items.iter().map(|s| Value::string(*s)).collect())
-}
-
-/// Tags as the planner hands them over: own tags plus the ownership tags.
-fn tags(address: &str, own: &[(&str, &str)]) -> Value {
-    let mut all = vec![
-        (OWNERSHIP_TAG_STACK, STACK),
-        (OWNERSHIP_TAG_ADDRESS, address),
-    ];
-    all.extend_from_slice(own);
-    map(&all)
 }
 
 async fn create_in(
@@ -119,42 +82,10 @@ async fn observe(t: &dyn ResourceType, ids: &[&str]) -> BTreeMap<String, Attribu
     observe_in(t, REGION, ids).await
 }
 
-async fn update(
-    t: &dyn ResourceType,
-    id: &str,
-    inputs: &Attributes,
-    prior: &Attributes,
-    changed: &[&str],
-) -> Attributes {
-    let changed: Vec<String> = changed.iter().map(|s| s.to_string()).collect();
-    t.update(UpdateRequest {
-        region: REGION,
-        id,
-        inputs,
-        prior,
-        changed: &changed,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("update {id}: {e}"))
-    .attributes
-}
-
 async fn delete_in(t: &dyn ResourceType, region: &str, id: &str, prior: &Attributes) {
     t.delete(DeleteRequest { region, id, prior })
         .await
         .unwrap_or_else(|e| panic!("delete {id}: {e}"));
-}
-
-async fn find(t: &dyn ResourceType, stack: &str, address: Option<&str>) -> Vec<String> {
-    t.find_by_ownership(FindRequest {
-        region: REGION,
-        stack,
-        address,
-    })
-    .await
-    .expect("find_by_ownership")
-    .into_keys()
-    .collect()
 }
 
 /// Delete twice (the second finds nothing and still succeeds), then observe it absent.
@@ -174,13 +105,6 @@ async fn delete_twice_and_gone_in(
 
 async fn delete_twice_and_gone(t: &dyn ResourceType, id: &str, prior: &Attributes) {
     delete_twice_and_gone_in(t, REGION, id, prior).await;
-}
-
-fn s(a: &Attributes, name: &str) -> String {
-    a.get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("{name} missing or not a string in {a:?}"))
-        .to_string()
 }
 
 /// A VPC with one subnet per CIDR, in `region`.

@@ -6,64 +6,36 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, Region};
 use terrane_aws_eks::AwsClients;
 use terrane_aws_eks::addon::Addon;
 use terrane_aws_eks::cluster::Cluster;
 use terrane_aws_eks::node_group::NodeGroup;
-use terrane_core::{Address, OWNERSHIP_TAG_ADDRESS, OWNERSHIP_TAG_STACK, Value};
+use terrane_core::{Address, Value};
 use terrane_provider::{
-    Attributes, CreateRequest, DeleteRequest, FindRequest, ObserveRequest, ProviderError,
-    ResourceType, UpdateRequest,
+    Attributes, CreateRequest, DeleteRequest, ProviderError, ResourceType, UpdateRequest,
 };
 use terrane_testkit::Moto;
 
 const REGION: &str = "us-east-1";
 const STACK: &str = "eks-test";
+
+terrane_testkit::provider_test_helpers!(
+    attrs,
+    map,
+    strings,
+    tags,
+    observe,
+    delete,
+    find,
+    delete_twice_and_gone,
+    s
+);
 const ROLE: &str = "arn:aws:iam::123456789012:role/eks-cluster";
 const NODE_ROLE: &str = "arn:aws:iam::123456789012:role/eks-nodes";
 const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555";
 
 async fn clients(moto: &Moto) -> Arc<AwsClients> {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(Region::new(REGION))
-        .credentials_provider(aws_sdk_eks::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    Arc::new(AwsClients::with_config(config))
-}
-
-fn attrs(pairs: &[(&str, Value)]) -> Attributes {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
-fn map(pairs: &[(&str, &str)]) -> Value {
-    Value::Map(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::string(*v)))
-            .collect(),
-    )
-}
-
-fn strings(items: &[&str]) -> Value {
-    Value::List(items.iter().map(|s| Value::string(*s)).collect())
-}
-
-/// Tags as the planner hands them over: own tags plus the ownership tags.
-fn tags(address: &str, own: &[(&str, &str)]) -> Value {
-    let mut all = vec![
-        (OWNERSHIP_TAG_STACK, STACK),
-        (OWNERSHIP_TAG_ADDRESS, address),
-    ];
-    all.extend_from_slice(own);
-    map(&all)
+    moto.clients(REGION).await
 }
 
 async fn try_create(
@@ -86,17 +58,6 @@ async fn create(t: &dyn ResourceType, address: &str, inputs: &Attributes) -> (St
     try_create(t, address, inputs)
         .await
         .unwrap_or_else(|e| panic!("create {address}: {e}"))
-}
-
-async fn observe(t: &dyn ResourceType, ids: &[&str]) -> BTreeMap<String, Attributes> {
-    let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
-    t.observe(ObserveRequest {
-        region: REGION,
-        ids: &ids,
-    })
-    .await
-    .expect("observe")
-    .found
 }
 
 async fn try_update(
@@ -128,42 +89,6 @@ async fn update(
     try_update(t, id, inputs, prior, changed)
         .await
         .unwrap_or_else(|e| panic!("update {id}: {e}"))
-}
-
-async fn delete(t: &dyn ResourceType, id: &str, prior: &Attributes) {
-    t.delete(DeleteRequest {
-        region: REGION,
-        id,
-        prior,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("delete {id}: {e}"));
-}
-
-async fn find(t: &dyn ResourceType, stack: &str, address: Option<&str>) -> Vec<String> {
-    t.find_by_ownership(FindRequest {
-        region: REGION,
-        stack,
-        address,
-    })
-    .await
-    .expect("find_by_ownership")
-    .into_keys()
-    .collect()
-}
-
-/// Delete twice (the second finds nothing and still succeeds), then observe it absent.
-async fn delete_twice_and_gone(t: &dyn ResourceType, id: &str, prior: &Attributes) {
-    delete(t, id, prior).await;
-    delete(t, id, prior).await;
-    assert!(observe(t, &[id]).await.is_empty(), "{id} is still observed");
-}
-
-fn s(a: &Attributes, name: &str) -> String {
-    a.get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("{name} missing or not a string in {a:?}"))
-        .to_string()
 }
 
 /// Asserts an API error naming `operation`.

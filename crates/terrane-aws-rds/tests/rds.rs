@@ -2,33 +2,35 @@
 //! (with unknown ids mixed in), in-place updates, discovery by ownership tags, and
 //! idempotent deletes.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, Region};
 use terrane_aws_rds::AwsClients;
 use terrane_aws_rds::db_instance::DbInstance;
 use terrane_aws_rds::db_parameter_group::DbParameterGroup;
 use terrane_aws_rds::db_subnet_group::DbSubnetGroup;
-use terrane_core::{Address, OWNERSHIP_TAG_ADDRESS, OWNERSHIP_TAG_STACK, SecretString, Value};
-use terrane_provider::{
-    Attributes, CreateRequest, DeleteRequest, FindRequest, ObserveRequest, ResourceType,
-    UpdateRequest,
-};
+use terrane_core::{Address, SecretString, Value};
+use terrane_provider::{CreateRequest, DeleteRequest, ObserveRequest, ResourceType};
 use terrane_testkit::Moto;
 
 const REGION: &str = "us-east-1";
 const STACK: &str = "rds-test";
 
+terrane_testkit::provider_test_helpers!(
+    attrs,
+    map,
+    strings,
+    tags,
+    create,
+    observe,
+    update,
+    delete,
+    find,
+    delete_twice_and_gone,
+    s
+);
+
 async fn config(moto: &Moto, region: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(Region::new(region.to_string()))
-        .credentials_provider(aws_sdk_rds::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await
+    moto.sdk_config(region).await
 }
 
 async fn clients(moto: &Moto) -> Arc<AwsClients> {
@@ -62,115 +64,6 @@ async fn subnets(moto: &Moto, region: &str) -> Vec<String> {
         ids.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
     }
     ids
-}
-
-fn attrs(pairs: &[(&str, Value)]) -> Attributes {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
-fn map(pairs: &[(&str, &str)]) -> Value {
-    Value::Map(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::string(*v)))
-            .collect(),
-    )
-}
-
-fn strings(items: &[&str]) -> Value {
-    Value::List(items.iter().map(|s| Value::string(*s)).collect())
-}
-
-fn tags(address: &str, own: &[(&str, &str)]) -> Value {
-    let mut all = vec![
-        (OWNERSHIP_TAG_STACK, STACK),
-        (OWNERSHIP_TAG_ADDRESS, address),
-    ];
-    all.extend_from_slice(own);
-    map(&all)
-}
-
-async fn create(t: &dyn ResourceType, address: &str, inputs: &Attributes) -> (String, Attributes) {
-    let address = Address::new(address);
-    let out = t
-        .create(CreateRequest {
-            region: REGION,
-            address: &address,
-            inputs,
-            client_token: "token",
-        })
-        .await
-        .unwrap_or_else(|e| panic!("create {address}: {e}"));
-    (out.id, out.attributes)
-}
-
-async fn observe(t: &dyn ResourceType, ids: &[&str]) -> BTreeMap<String, Attributes> {
-    let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
-    t.observe(ObserveRequest {
-        region: REGION,
-        ids: &ids,
-    })
-    .await
-    .expect("observe")
-    .found
-}
-
-async fn update(
-    t: &dyn ResourceType,
-    id: &str,
-    inputs: &Attributes,
-    prior: &Attributes,
-    changed: &[&str],
-) -> Attributes {
-    let changed: Vec<String> = changed.iter().map(|s| s.to_string()).collect();
-    t.update(UpdateRequest {
-        region: REGION,
-        id,
-        inputs,
-        prior,
-        changed: &changed,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("update {id}: {e}"))
-    .attributes
-}
-
-async fn delete(t: &dyn ResourceType, id: &str, prior: &Attributes) {
-    t.delete(DeleteRequest {
-        region: REGION,
-        id,
-        prior,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("delete {id}: {e}"));
-}
-
-async fn find(t: &dyn ResourceType, stack: &str, address: Option<&str>) -> Vec<String> {
-    t.find_by_ownership(FindRequest {
-        region: REGION,
-        stack,
-        address,
-    })
-    .await
-    .expect("find_by_ownership")
-    .into_keys()
-    .collect()
-}
-
-async fn delete_twice_and_gone(t: &dyn ResourceType, id: &str, prior: &Attributes) {
-    delete(t, id, prior).await;
-    delete(t, id, prior).await;
-    assert!(observe(t, &[id]).await.is_empty(), "{id} is still observed");
-}
-
-fn s(a: &Attributes, name: &str) -> String {
-    a.get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("{name} missing or not a string in {a:?}"))
-        .to_string()
 }
 
 fn sorted(ids: &[&str]) -> Value {

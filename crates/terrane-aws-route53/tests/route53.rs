@@ -2,102 +2,23 @@
 //! observe (with unknown ids mixed in), in-place updates, discovery by ownership tags, and
 //! idempotent deletes.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, Region};
 use terrane_aws_route53::AwsClients;
 use terrane_aws_route53::health_check::HealthCheck;
 use terrane_aws_route53::hosted_zone::HostedZone;
 use terrane_aws_route53::record::Record;
-use terrane_core::{Address, OWNERSHIP_TAG_ADDRESS, OWNERSHIP_TAG_STACK, Value};
-use terrane_provider::{
-    Attributes, CreateRequest, DeleteRequest, FindRequest, ObserveRequest, ResourceType,
-    UpdateRequest,
-};
+use terrane_core::{Address, Value};
+use terrane_provider::{Attributes, CreateRequest, DeleteRequest, ResourceType};
 use terrane_testkit::Moto;
 
 const REGION: &str = "us-east-1";
 const STACK: &str = "route53-test";
 
+terrane_testkit::provider_test_helpers!(attrs, map, tags, observe, update, find, s);
+
 async fn clients(moto: &Moto) -> Arc<AwsClients> {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(Region::new(REGION))
-        .credentials_provider(aws_sdk_route53::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    Arc::new(AwsClients::with_config(config))
-}
-
-fn attrs(pairs: &[(&str, Value)]) -> Attributes {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
-fn map(pairs: &[(&str, &str)]) -> Value {
-    Value::Map(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::string(*v)))
-            .collect(),
-    )
-}
-
-fn tags(address: &str, own: &[(&str, &str)]) -> Value {
-    let mut all = vec![
-        (OWNERSHIP_TAG_STACK, STACK),
-        (OWNERSHIP_TAG_ADDRESS, address),
-    ];
-    all.extend_from_slice(own);
-    map(&all)
-}
-
-async fn observe(t: &dyn ResourceType, ids: &[&str]) -> BTreeMap<String, Attributes> {
-    let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
-    t.observe(ObserveRequest {
-        region: REGION,
-        ids: &ids,
-    })
-    .await
-    .expect("observe")
-    .found
-}
-
-async fn update(
-    t: &dyn ResourceType,
-    id: &str,
-    inputs: &Attributes,
-    prior: &Attributes,
-    changed: &[&str],
-) -> Attributes {
-    let changed: Vec<String> = changed.iter().map(|s| s.to_string()).collect();
-    t.update(UpdateRequest {
-        region: REGION,
-        id,
-        inputs,
-        prior,
-        changed: &changed,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("update {id}: {e}"))
-    .attributes
-}
-
-async fn find(t: &dyn ResourceType, stack: &str, address: Option<&str>) -> Vec<String> {
-    t.find_by_ownership(FindRequest {
-        region: REGION,
-        stack,
-        address,
-    })
-    .await
-    .expect("find_by_ownership")
-    .into_keys()
-    .collect()
+    moto.clients(REGION).await
 }
 
 /// Each settable input as the planner would compare it: normalized.
@@ -143,13 +64,6 @@ async fn delete_twice_and_gone(t: &dyn ResourceType, id: &str, prior: &Attribute
         .unwrap_or_else(|e| panic!("delete {id}: {e}"));
     }
     assert!(observe(t, &[id]).await.is_empty(), "{id} is still observed");
-}
-
-fn s(a: &Attributes, name: &str) -> String {
-    a.get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("{name} missing or not a string in {a:?}"))
-        .to_string()
 }
 
 #[tokio::test]

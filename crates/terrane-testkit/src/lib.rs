@@ -72,6 +72,29 @@ impl Moto {
         ]
     }
 
+    /// An SDK configuration that reaches this server in `region`, with dummy credentials.
+    pub async fn sdk_config(&self, region: &str) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(aws_config::Region::new(region.to_string()))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "terrane-testkit",
+            ))
+            .load()
+            .await
+    }
+
+    /// terrane's AWS clients, reaching this server (regions are chosen per call).
+    pub async fn clients(&self, region: &str) -> std::sync::Arc<terrane_aws_core::AwsClients> {
+        std::sync::Arc::new(terrane_aws_core::AwsClients::with_config(
+            self.sdk_config(region).await,
+        ))
+    }
+
     /// Clears every resource in the server.
     pub fn reset(&self) {
         http_post(self.port, "/moto-api/reset", "");
@@ -163,6 +186,176 @@ pub fn http_post(port: u16, path: &str, body: &str) -> Option<String> {
             body.len()
         ),
     )
+}
+
+/// The helpers every provider test file writes the same way (create, observe, update, delete,
+/// find by ownership, and small value builders), generated in the calling test file, which
+/// defines `REGION` and `STACK`: `terrane_testkit::provider_test_helpers!(create, observe);`.
+#[macro_export]
+macro_rules! provider_test_helpers {
+    ($($name:ident),* $(,)?) => { $( $crate::__provider_test_helper!($name); )* };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __provider_test_helper {
+    (attrs) => {
+        #[allow(dead_code)]
+        fn attrs(pairs: &[(&str, Value)]) -> ::terrane_provider::Attributes {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect()
+        }
+    };
+    (map) => {
+        #[allow(dead_code)]
+        fn map(pairs: &[(&str, &str)]) -> ::terrane_core::Value {
+            ::terrane_core::Value::Map(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), ::terrane_core::Value::string(*v)))
+                    .collect(),
+            )
+        }
+    };
+    (strings) => {
+        #[allow(dead_code)]
+        fn strings(items: &[&str]) -> ::terrane_core::Value {
+            ::terrane_core::Value::List(
+                items
+                    .iter()
+                    .map(|s| ::terrane_core::Value::string(*s))
+                    .collect(),
+            )
+        }
+    };
+    (tags) => {
+        #[allow(dead_code)]
+        /// Tags as the planner hands them over: own tags plus the ownership tags.
+        fn tags(address: &str, own: &[(&str, &str)]) -> ::terrane_core::Value {
+            let mut all = vec![
+                (::terrane_core::OWNERSHIP_TAG_STACK, STACK),
+                (::terrane_core::OWNERSHIP_TAG_ADDRESS, address),
+            ];
+            all.extend_from_slice(own);
+            map(&all)
+        }
+    };
+    (create) => {
+        #[allow(dead_code)]
+        async fn create(
+            t: &dyn ::terrane_provider::ResourceType,
+            address: &str,
+            inputs: &::terrane_provider::Attributes,
+        ) -> (String, ::terrane_provider::Attributes) {
+            let address = ::terrane_core::Address::new(address);
+            let out = t
+                .create(::terrane_provider::CreateRequest {
+                    region: REGION,
+                    address: &address,
+                    inputs,
+                    client_token: "token",
+                })
+                .await
+                .unwrap_or_else(|e| panic!("create {address}: {e}"));
+            (out.id, out.attributes)
+        }
+    };
+    (observe) => {
+        #[allow(dead_code)]
+        async fn observe(
+            t: &dyn ::terrane_provider::ResourceType,
+            ids: &[&str],
+        ) -> ::std::collections::BTreeMap<String, ::terrane_provider::Attributes> {
+            let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+            t.observe(::terrane_provider::ObserveRequest {
+                region: REGION,
+                ids: &ids,
+            })
+            .await
+            .expect("observe")
+            .found
+        }
+    };
+    (update) => {
+        #[allow(dead_code)]
+        async fn update(
+            t: &dyn ::terrane_provider::ResourceType,
+            id: &str,
+            inputs: &::terrane_provider::Attributes,
+            prior: &::terrane_provider::Attributes,
+            changed: &[&str],
+        ) -> ::terrane_provider::Attributes {
+            let changed: Vec<String> = changed.iter().map(|s| s.to_string()).collect();
+            t.update(::terrane_provider::UpdateRequest {
+                region: REGION,
+                id,
+                inputs,
+                prior,
+                changed: &changed,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("update {id}: {e}"))
+            .attributes
+        }
+    };
+    (delete) => {
+        #[allow(dead_code)]
+        async fn delete(
+            t: &dyn ::terrane_provider::ResourceType,
+            id: &str,
+            prior: &::terrane_provider::Attributes,
+        ) {
+            t.delete(::terrane_provider::DeleteRequest {
+                region: REGION,
+                id,
+                prior,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("delete {id}: {e}"));
+        }
+    };
+    (find) => {
+        #[allow(dead_code)]
+        async fn find(
+            t: &dyn ::terrane_provider::ResourceType,
+            stack: &str,
+            address: Option<&str>,
+        ) -> Vec<String> {
+            t.find_by_ownership(::terrane_provider::FindRequest {
+                region: REGION,
+                stack,
+                address,
+            })
+            .await
+            .expect("find_by_ownership")
+            .into_keys()
+            .collect()
+        }
+    };
+    (delete_twice_and_gone) => {
+        #[allow(dead_code)]
+        /// Delete twice (the second finds nothing and still succeeds), then observe it absent.
+        async fn delete_twice_and_gone(
+            t: &dyn ::terrane_provider::ResourceType,
+            id: &str,
+            prior: &::terrane_provider::Attributes,
+        ) {
+            delete(t, id, prior).await;
+            delete(t, id, prior).await;
+            assert!(observe(t, &[id]).await.is_empty(), "{id} is still observed");
+        }
+    };
+    (s) => {
+        #[allow(dead_code)]
+        fn s(a: &::terrane_provider::Attributes, name: &str) -> String {
+            a.get(name)
+                .and_then(::terrane_core::Value::as_str)
+                .unwrap_or_else(|| panic!("{name} missing or not a string in {a:?}"))
+                .to_string()
+        }
+    };
 }
 
 #[cfg(test)]
