@@ -2,7 +2,8 @@
 //! journalling each AWS operation: the intent is committed before the call, the outcome
 //! and the resource record after it, in one transaction.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -115,7 +116,12 @@ pub async fn apply(
             dependents[a].push(i);
         }
     }
-    let mut ready: VecDeque<usize> = (0..steps.len()).filter(|i| waiting_on[*i] == 0).collect();
+    // Ready steps, longest remaining chain first (ties: plan order).
+    let priority = terrane_plan::critical_path_lengths(&steps);
+    let mut ready: BinaryHeap<(usize, Reverse<usize>)> = (0..steps.len())
+        .filter(|i| waiting_on[*i] == 0)
+        .map(|i| (priority[i], Reverse(i)))
+        .collect();
     let mut outcome: Vec<Option<StepOutcome>> = vec![None; steps.len()];
     let mut prepared: Vec<Option<Prepared>> = (0..steps.len()).map(|_| None).collect();
 
@@ -145,7 +151,9 @@ pub async fn apply(
     let mut inflight: FuturesUnordered<StepFuture<'_>> = FuturesUnordered::new();
     loop {
         while inflight.len() < opts.parallelism.max(1) {
-            let Some(i) = ready.pop_front() else { break };
+            let Some((_, Reverse(i))) = ready.pop() else {
+                break;
+            };
             let step = &steps[i];
             let change = &plan.changes[step.change];
             if opts.cancel.load(Ordering::SeqCst) {
@@ -222,7 +230,7 @@ pub async fn apply(
             for &d in &dependents[i] {
                 waiting_on[d] -= 1;
                 if waiting_on[d] == 0 && outcome[d].is_none() {
-                    ready.push_back(d);
+                    ready.push((priority[d], Reverse(d)));
                 }
             }
         } else {

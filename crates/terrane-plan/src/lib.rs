@@ -14,7 +14,7 @@ use terrane_core::{Address, Value};
 
 pub use desired::{PlannedLookup, desired_inputs};
 pub use diff::{PlanInput, equal, plan};
-pub use steps::{Step, StepKind, steps};
+pub use steps::{Step, StepKind, critical_path_lengths, steps};
 
 /// What state says was applied for one resource.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -97,3 +97,57 @@ pub fn steps(plan: &Plan) -> Vec<Step> {
     }
     out
 }
+
+/// For each step, how many steps lie on the longest chain from it to the end (itself
+/// included). Apply starts the ready step with the longest chain first, so the critical
+/// path is never kept waiting behind work that has slack.
+pub fn critical_path_lengths(steps: &[Step]) -> Vec<usize> {
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    let mut waiting: Vec<usize> = vec![0; steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        for &a in &s.after {
+            dependents[a].push(i);
+            waiting[i] += 1;
+        }
+    }
+    // A topological order (Kahn), then lengths from the sinks backwards.
+    let mut order = Vec::with_capacity(steps.len());
+    let mut ready: Vec<usize> = (0..steps.len()).filter(|&i| waiting[i] == 0).collect();
+    while let Some(i) = ready.pop() {
+        order.push(i);
+        for &d in &dependents[i] {
+            waiting[d] -= 1;
+            if waiting[d] == 0 {
+                ready.push(d);
+            }
+        }
+    }
+    let mut length = vec![1; steps.len()];
+    for &i in order.iter().rev() {
+        length[i] = 1 + dependents[i].iter().map(|&d| length[d]).max().unwrap_or(0);
+    }
+    length
+}
+
+#[cfg(test)]
+mod critical_path_tests {
+    use super::*;
+
+    #[test]
+    fn the_head_of_the_longest_chain_ranks_first() {
+        let step = |after: Vec<usize>| Step {
+            kind: StepKind::Create,
+            change: 0,
+            after,
+        };
+        // 0 -> 1 -> 2 -> 3 is a chain of four; 4 stands alone.
+        let steps = vec![
+            step(vec![]),
+            step(vec![0]),
+            step(vec![1]),
+            step(vec![2]),
+            step(vec![]),
+        ];
+        assert_eq!(critical_path_lengths(&steps), vec![4, 3, 2, 1, 1]);
+    }
+}
