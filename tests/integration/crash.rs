@@ -162,13 +162,20 @@ async fn a_second_apply_is_refused_while_the_first_holds_the_lock() {
     }
     let mut first = cmd.spawn().unwrap();
     // Wait until the first apply holds the lock (`state unlock` without --force only reports).
+    // Under a loaded machine the first apply may take a while to start; give it time, but
+    // notice if it finished before it was ever seen holding the lock.
     let mut locked = false;
-    for _ in 0..200 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
         let probe = terrane(Some(&moto), &["state", "unlock", dir]);
         if stderr(&probe).contains("the lock is held by") {
             locked = true;
             break;
         }
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first apply ended before it was seen holding the lock"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(locked, "the first apply never took the lock");

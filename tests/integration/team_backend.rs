@@ -100,13 +100,20 @@ async fn two_concurrent_applies_on_the_team_backend_one_is_refused() {
         cmd.env(k, v);
     }
     let mut first = cmd.spawn().unwrap();
+    // Under a loaded machine the first apply may take a while to start; give it time, but
+    // notice if it finished before it was ever seen holding the lock.
     let mut locked = false;
-    for _ in 0..300 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
         let probe = terrane(Some(&moto), &["state", "unlock", dir, "--backend", TABLE]);
         if stderr(&probe).contains("the lock is held by") {
             locked = true;
             break;
         }
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first apply ended before it was seen holding the lock"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(locked, "the first apply never took the lock");
