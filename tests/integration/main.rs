@@ -10,6 +10,7 @@ mod bad_stacks;
 mod crash;
 mod drift;
 mod drift_schedule;
+mod interrupt;
 mod minimal;
 mod multi_region;
 mod policy;
