@@ -69,12 +69,27 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
+    unless_gone(operation, result, not_found).map(|_| ())
+}
+
+/// The output of a delete-like call, or `None` when the resource was already gone (any of
+/// `not_found` codes): for deletes that go on to wait, or to read the output, only when
+/// something was deleted.
+pub fn unless_gone<T, E, R>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+    not_found: &[&str],
+) -> Result<Option<T>, ProviderError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
     match result {
-        Ok(_) => Ok(()),
+        Ok(out) => Ok(Some(out)),
         Err(err) => {
             let err = AwsError::from_sdk(err);
             if err.is(not_found) {
-                Ok(())
+                Ok(None)
             } else {
                 Err(err.into_provider(operation))
             }

@@ -11,4 +11,4 @@ pub mod inputs;
 pub mod tags;
 
 pub use clients::{ApiCalls, AwsClients, CallKey};
-pub use error::{AwsError, api_error, gone_is_ok, waiter_error};
+pub use error::{AwsError, api_error, gone_is_ok, unless_gone, waiter_error};

@@ -1137,15 +1137,9 @@ impl ResourceType for Table {
             self.sync_replicas(req.region, req.id, &replicas, &BTreeSet::new())
                 .await?;
         }
-        match client.delete_table().table_name(req.id).send().await {
-            Ok(_) => {}
-            Err(e) => {
-                let e = AwsError::from_sdk(e);
-                if e.is(&[NOT_FOUND]) {
-                    return Ok(());
-                }
-                return Err(e.into_provider("DeleteTable"));
-            }
+        let deleted = client.delete_table().table_name(req.id).send().await;
+        if terrane_aws_core::unless_gone("DeleteTable", deleted, &[NOT_FOUND])?.is_none() {
+            return Ok(());
         }
         client
             .wait_until_table_not_exists()

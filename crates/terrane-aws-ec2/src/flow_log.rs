@@ -15,7 +15,7 @@ use terrane_provider::{
 };
 
 use super::{
-    AwsError, api_error, describe_ids, filter, input_str, is_changed, ownership_filters, put_str,
+    api_error, describe_ids, filter, input_str, is_changed, ownership_filters, put_str,
     require_str, retain_owned, sync_tags, tag_specification, tags_to_value,
 };
 use crate::AwsClients;
@@ -232,15 +232,8 @@ impl ResourceType for FlowLog {
             .flow_log_ids(req.id)
             .send()
             .await;
-        let out = match out {
-            Ok(out) => out,
-            Err(e) => {
-                let e = AwsError::from_sdk(e);
-                if e.is(&[NOT_FOUND]) {
-                    return Ok(());
-                }
-                return Err(e.into_provider("DeleteFlowLogs"));
-            }
+        let Some(out) = terrane_aws_core::unless_gone("DeleteFlowLogs", out, &[NOT_FOUND])? else {
+            return Ok(());
         };
         // Failures of a batch delete come back as items, not as an error.
         for err in out.unsuccessful().iter().filter_map(|u| u.error()) {

@@ -16,7 +16,7 @@ use terrane_provider::{
 };
 
 use crate::{
-    AwsClients, AwsError, DESCRIBE_CONCURRENCY, NOT_FOUND, api_error, check_update, composite_id,
+    AwsClients, DESCRIBE_CONCURRENCY, NOT_FOUND, api_error, check_update, composite_id,
     describe_each, found_or_none, ids_by_cluster, input_str, list_clusters, owned, pending_update,
     put_str, require_split_id, require_str, split_id, sync_tags, tags_map, tags_to_value,
     wait_error,
@@ -301,18 +301,14 @@ impl ResourceType for Addon {
     async fn delete(&self, req: DeleteRequest<'_>) -> Result<(), ProviderError> {
         let (cluster, name) = require_split_id(req.id, "add-on")?;
         let client = crate::client(&self.clients, req.region);
-        if let Err(e) = client
+        let deleted = client
             .delete_addon()
             .cluster_name(cluster)
             .addon_name(name)
             .send()
-            .await
-        {
-            let e = AwsError::from_sdk(e);
-            if e.is(&[NOT_FOUND]) {
-                return Ok(());
-            }
-            return Err(e.into_provider("DeleteAddon"));
+            .await;
+        if terrane_aws_core::unless_gone("DeleteAddon", deleted, &[NOT_FOUND])?.is_none() {
+            return Ok(());
         }
         client
             .wait_until_addon_deleted()

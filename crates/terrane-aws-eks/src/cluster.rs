@@ -18,9 +18,9 @@ use terrane_provider::{
 };
 
 use crate::{
-    AwsClients, AwsError, NOT_FOUND, api_error, check_update, describe_each, found_or_none,
-    input_bool, input_str, input_strings, list_clusters, owned, pending_update, put_str,
-    require_str, strings_value, sync_tags, tags_map, tags_to_value, wait_error,
+    AwsClients, NOT_FOUND, api_error, check_update, describe_each, found_or_none, input_bool,
+    input_str, input_strings, list_clusters, owned, pending_update, put_str, require_str,
+    strings_value, sync_tags, tags_map, tags_to_value, wait_error,
 };
 
 pub const TYPE_NAME: &str = "aws.eks.cluster";
@@ -469,15 +469,9 @@ impl ResourceType for Cluster {
 
     async fn delete(&self, req: DeleteRequest<'_>) -> Result<(), ProviderError> {
         let client = crate::client(&self.clients, req.region);
-        match client.delete_cluster().name(req.id).send().await {
-            Ok(_) => {}
-            Err(e) => {
-                let e = AwsError::from_sdk(e);
-                if e.is(&[NOT_FOUND]) {
-                    return Ok(());
-                }
-                return Err(e.into_provider("DeleteCluster"));
-            }
+        let deleted = client.delete_cluster().name(req.id).send().await;
+        if terrane_aws_core::unless_gone("DeleteCluster", deleted, &[NOT_FOUND])?.is_none() {
+            return Ok(());
         }
         client
             .wait_until_cluster_deleted()

@@ -19,7 +19,7 @@ use terrane_provider::{
 };
 
 use crate::{
-    AwsClients, AwsError, DESCRIBE_CONCURRENCY, NOT_FOUND, api_error, check_update, composite_id,
+    AwsClients, DESCRIBE_CONCURRENCY, NOT_FOUND, api_error, check_update, composite_id,
     describe_each, found_or_none, ids_by_cluster, input_i32, input_str, input_string_map,
     input_strings, int_value, list_clusters, owned, pending_update, put_str, require_split_id,
     require_str, split_id, strings_value, sync_tags, tags_map, tags_to_value, wait_error,
@@ -695,18 +695,14 @@ impl ResourceType for NodeGroup {
         let (cluster, name) = require_split_id(req.id, "node group")?;
         let client = crate::client(&self.clients, req.region);
         // Not found covers both the node group and its cluster being gone.
-        if let Err(e) = client
+        let deleted = client
             .delete_nodegroup()
             .cluster_name(cluster)
             .nodegroup_name(name)
             .send()
-            .await
-        {
-            let e = AwsError::from_sdk(e);
-            if e.is(&[NOT_FOUND]) {
-                return Ok(());
-            }
-            return Err(e.into_provider("DeleteNodegroup"));
+            .await;
+        if terrane_aws_core::unless_gone("DeleteNodegroup", deleted, &[NOT_FOUND])?.is_none() {
+            return Ok(());
         }
         client
             .wait_until_nodegroup_deleted()
