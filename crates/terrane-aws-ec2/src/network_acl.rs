@@ -481,7 +481,8 @@ impl ResourceType for NetworkAcl {
         } else {
             self.describe(req.region, Vec::new(), None).await?
         };
-        found.retain(|id, _| req.ids.contains(id));
+        let wanted = terrane_aws_core::inputs::wanted(req.ids);
+        found.retain(|id, _| wanted.contains(id.as_str()));
         Ok(ObserveResponse { found })
     }
 

@@ -119,7 +119,8 @@ impl ResourceType for RouteTableAssociation {
             self.describe(req.region, filters)
         })
         .await?;
-        found.retain(|id, _| req.ids.contains(id));
+        let wanted = terrane_aws_core::inputs::wanted(req.ids);
+        found.retain(|id, _| wanted.contains(id.as_str()));
         Ok(ObserveResponse { found })
     }
 
