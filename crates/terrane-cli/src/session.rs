@@ -242,9 +242,8 @@ impl Session {
     }
 }
 
+/// Whether the lock's holder was a process of this host that no longer runs.
 fn held_by_dead_process(host: &str, pid: i64) -> bool {
-    let here = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
+    let (_, here, _) = terrane_state::who();
     host == here && !Path::new(&format!("/proc/{pid}")).exists()
 }

@@ -14,9 +14,8 @@ use std::path::Path;
 
 use terrane_core::{Address, Diagnostics, SchemaSource, SecretHasher, Value};
 use terrane_plan::{Observed, Plan, PlannedLookup, RecordedResource};
-use terrane_provider::Registry;
 use terrane_stack::{LoadOptions, Stack, StackGraph};
-use terrane_state::{StackRecord, StateStore};
+use terrane_state::StackRecord;
 
 pub use apply::{ApplyObserver, ApplyOptions, ApplyReport, NoProgress, StepOutcome, apply};
 pub use recover::{RecoveryReport, recover_interrupted};
@@ -129,14 +128,4 @@ pub fn outputs(
         }
     }
     diags.into_result(out)
-}
-
-/// Opens the state store, refusing a corrupt one with a clear message.
-pub fn open_state(path: &Path) -> Result<StateStore, EngineError> {
-    Ok(StateStore::open(path)?)
-}
-
-/// The providers for a registry, by type, for callers that only hold the registry.
-pub fn registry_types(registry: &Registry) -> Vec<&'static str> {
-    registry.type_names()
 }
