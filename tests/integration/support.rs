@@ -16,6 +16,7 @@ pub fn repo_root() -> PathBuf {
 /// A copy of a stack in a temporary directory, so tests can edit it and keep its state apart.
 pub struct Workdir {
     pub dir: tempfile::TempDir,
+    inner: Option<PathBuf>,
 }
 
 impl Workdir {
@@ -23,11 +24,30 @@ impl Workdir {
         let src = repo_root().join(stack);
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&src, dir.path());
-        Workdir { dir }
+        Workdir { dir, inner: None }
+    }
+
+    /// A copy of the whole `tree` (e.g. `stacks`, so that modules shared between stacks
+    /// resolve), working in `tree/inner`.
+    pub fn copy_within(tree: &str, inner: &str) -> Workdir {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&repo_root().join(tree), &dir.path().join(tree));
+        Workdir {
+            dir,
+            inner: Some(PathBuf::from(tree).join(inner)),
+        }
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The stack's directory: the copy itself, or the stack inside the copied tree.
+    pub fn stack_dir(&self) -> PathBuf {
+        match &self.inner {
+            Some(inner) => self.dir.path().join(inner),
+            None => self.dir.path().to_path_buf(),
+        }
     }
 
     pub fn file(&self, rel: &str) -> PathBuf {

@@ -33,27 +33,9 @@ async fn dynamodb(moto: &Moto, region: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&sdk_config(moto, region).await)
 }
 
-/// A copy of the stack in a temporary directory. The source is found from this test
-/// crate's own manifest directory rather than through `Workdir::copy_of`, whose root comes
-/// from terrane-testkit's build and can point at another checkout sharing the target dir.
+/// A copy of the stack in a temporary directory.
 fn stack_copy() -> Workdir {
-    fn copy(src: &std::path::Path, dst: &std::path::Path) {
-        std::fs::create_dir_all(dst).unwrap();
-        for entry in std::fs::read_dir(src).unwrap() {
-            let entry = entry.unwrap();
-            let target = dst.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
-        }
-    }
-    let src =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/stacks/dns-cdn-tables");
-    let dir = tempfile::tempdir().unwrap();
-    copy(&src, dir.path());
-    Workdir { dir }
+    Workdir::copy_of("tests/stacks/dns-cdn-tables")
 }
 
 /// Non-no-op plan entries as (address, action).

@@ -56,3 +56,39 @@ fn the_committed_resource_reference_is_current() {
         "docs/resources is out of date ({stale:?}): run with TERRANE_BLESS=1 to regenerate"
     );
 }
+
+#[test]
+fn the_ai_tutor_graph_in_docs_is_current() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_terrane"))
+        .args([
+            "graph",
+            "stacks/ai-tutor",
+            "--env",
+            "dev",
+            "--format",
+            "mermaid",
+        ])
+        .current_dir(repo_root())
+        .env("NO_COLOR", "1")
+        .env("TUTOR_OPENAI_API_KEY", "unused")
+        .env("TUTOR_SUPABASE_SERVICE_KEY", "unused")
+        .env("TUTOR_ELEVEN_API_KEY", "unused")
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    let path = repo_root().join("docs/stacks.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let (start, end) = ("<!-- graph:start -->\n", "<!-- graph:end -->");
+    let (Some(a), Some(b)) = (doc.find(start), doc.find(end)) else {
+        panic!("docs/stacks.md has no graph markers");
+    };
+    let fresh = format!("```mermaid\n{}```\n", stdout(&out));
+    if doc[a + start.len()..b] != fresh {
+        if std::env::var_os("TERRANE_BLESS").is_some() {
+            let updated = format!("{}{fresh}{}", &doc[..a + start.len()], &doc[b..]);
+            std::fs::write(&path, updated).unwrap();
+        } else {
+            panic!("the AI Tutor graph in docs/stacks.md is out of date: run with TERRANE_BLESS=1");
+        }
+    }
+}

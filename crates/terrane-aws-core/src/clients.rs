@@ -26,13 +26,15 @@ pub struct AwsClients {
 
 impl AwsClients {
     /// Loads configuration from the standard AWS chain (environment, profiles, SSO,
-    /// `AWS_ENDPOINT_URL`), with the SDK's adaptive retry mode.
+    /// `AWS_ENDPOINT_URL`), with the SDK's adaptive retry mode and 8 attempts unless the
+    /// standard `AWS_RETRY_MODE` / `AWS_MAX_ATTEMPTS` settings say otherwise.
     pub async fn from_env() -> Self {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::adaptive().with_max_attempts(8))
-            .load()
-            .await;
-        Self::with_config(config)
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let chosen = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        if !chosen("AWS_RETRY_MODE") && !chosen("AWS_MAX_ATTEMPTS") {
+            loader = loader.retry_config(RetryConfig::adaptive().with_max_attempts(8));
+        }
+        Self::with_config(loader.load().await)
     }
 
     pub fn with_config(config: SdkConfig) -> Self {

@@ -130,3 +130,87 @@ pub fn retain_owned(
 pub fn wanted(ids: &[String]) -> BTreeSet<&str> {
     ids.iter().map(String::as_str).collect()
 }
+
+/// A whole-number input (numeric strings accepted); `None` when unset or null.
+pub fn input_i64(inputs: &Attributes, name: &str) -> Result<Option<i64>, ProviderError> {
+    match inputs.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| ProviderError::Invalid(format!("`{name}` must be a whole number"))),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ProviderError::Invalid(format!("`{name}` must be a whole number"))),
+    }
+}
+
+/// A list-of-strings input (numbers and bools written as text); empty when unset.
+pub fn input_strings(inputs: &Attributes, name: &str) -> Vec<String> {
+    inputs
+        .get(name)
+        .and_then(Value::as_list)
+        .map(|l| {
+            l.iter()
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    Value::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Inserts a list of strings under `name`.
+pub fn put_strings<S: AsRef<str>>(attrs: &mut Attributes, name: &str, values: &[S]) {
+    attrs.insert(
+        name.to_string(),
+        Value::List(values.iter().map(|s| Value::string(s.as_ref())).collect()),
+    );
+}
+
+/// A value as the JSON AWS takes (policy documents, container definitions, dashboard
+/// bodies). Secrets are exposed: this is only ever handed to AWS.
+pub fn to_aws_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null | Value::Unknown => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Number(n) => serde_json::Value::Number(n.clone()),
+        Value::String(s) => serde_json::Value::String(s.clone()),
+        Value::Secret(s) => serde_json::Value::String(s.expose().to_string()),
+        Value::List(l) => serde_json::Value::Array(l.iter().map(to_aws_json).collect()),
+        Value::Map(m) => {
+            serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), to_aws_json(v))).collect())
+        }
+    }
+}
+
+/// A JSON document input (a map or list in the stack, or JSON text) as the compact JSON
+/// text AWS takes; `None` when unset.
+pub fn input_json(inputs: &Attributes, name: &str) -> Result<Option<String>, ProviderError> {
+    match inputs.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => serde_json::from_str::<serde_json::Value>(s)
+            .map(|j| Some(j.to_string()))
+            .map_err(|e| ProviderError::Invalid(format!("`{name}` is not valid JSON: {e}"))),
+        Some(v) => Ok(Some(to_aws_json(v).to_string())),
+    }
+}
+
+/// A JSON document as AWS returns it (possibly URL-encoded, as IAM does) parsed into a
+/// value, so that documents are compared as data, not as text: key order and whitespace
+/// never show up as drift. Text that is not JSON stays text.
+pub fn json_value(text: &str) -> Value {
+    let parsed = serde_json::from_str::<serde_json::Value>(text).or_else(|_| {
+        serde_json::from_str::<serde_json::Value>(
+            &percent_encoding::percent_decode_str(text).decode_utf8_lossy(),
+        )
+    });
+    match parsed {
+        Ok(j) => Value::from_json(&j),
+        Err(_) => Value::string(text),
+    }
+}

@@ -11,6 +11,7 @@ pub mod route;
 pub mod route_table;
 pub mod route_table_association;
 pub mod security_group;
+pub mod security_group_rule;
 pub mod subnet;
 pub mod vpc;
 pub mod vpc_endpoint;
@@ -38,6 +39,9 @@ pub fn register(registry: &mut Registry, clients: &Arc<AwsClients>) {
         clients.clone(),
     )));
     registry.register(Arc::new(security_group::SecurityGroup::new(
+        clients.clone(),
+    )));
+    registry.register(Arc::new(security_group_rule::SecurityGroupRule::new(
         clients.clone(),
     )));
     registry.register(Arc::new(eip::Eip::new(clients.clone())));

@@ -543,3 +543,126 @@ fn registry_declares_the_four_types_with_documented_schemas() {
         }
     }
 }
+
+#[tokio::test]
+async fn security_group_rules_are_tracked_one_by_one() {
+    use terrane_aws_ec2::security_group_rule::SecurityGroupRule;
+    let moto = Moto::start();
+    let c = clients(&moto).await;
+    let (vpc, _) = make_vpc(&Vpc::new(c.clone()), "vpc", "10.9.0.0/16").await;
+    let groups = SecurityGroup::new(c.clone());
+    let (web, _) = create(
+        &groups,
+        "web",
+        &attrs(&[
+            ("name", Value::string("web")),
+            ("vpc_id", Value::string(&vpc)),
+            ("tags", tags("web", &[])),
+        ]),
+    )
+    .await;
+    let (db, _) = create(
+        &groups,
+        "db",
+        &attrs(&[
+            ("name", Value::string("db")),
+            ("vpc_id", Value::string(&vpc)),
+            ("tags", tags("db", &[])),
+        ]),
+    )
+    .await;
+    let rules = SecurityGroupRule::new(c);
+    let https = attrs(&[
+        ("security_group_id", Value::string(&web)),
+        ("direction", Value::string("ingress")),
+        ("protocol", Value::string("tcp")),
+        ("from_port", Value::int(443)),
+        ("to_port", Value::int(443)),
+        ("cidr_ipv4", Value::string("0.0.0.0/0")),
+        ("description", Value::string("HTTPS")),
+        ("tags", tags("https_in", &[("purpose", "web")])),
+    ]);
+    let (https_id, https_attrs) = create(&rules, "https_in", &https).await;
+    assert!(https_id.starts_with("sgr-"), "{https_id}");
+    for (k, v) in &https {
+        assert_eq!(&https_attrs[k], v, "{k}");
+    }
+    let from_web = attrs(&[
+        ("security_group_id", Value::string(&db)),
+        ("direction", Value::string("ingress")),
+        ("protocol", Value::string("tcp")),
+        ("from_port", Value::int(5432)),
+        ("to_port", Value::int(5432)),
+        ("referenced_security_group_id", Value::string(&web)),
+        ("tags", tags("db_from_web", &[])),
+    ]);
+    let (pg_id, pg_attrs) = create(&rules, "db_from_web", &from_web).await;
+    assert_eq!(s(&pg_attrs, "referenced_security_group_id"), web);
+    let egress = attrs(&[
+        ("security_group_id", Value::string(&db)),
+        ("direction", Value::string("egress")),
+        ("protocol", Value::string("-1")),
+        ("cidr_ipv4", Value::string("10.9.0.0/16")),
+        ("tags", tags("db_out", &[])),
+    ]);
+    let (out_id, out_attrs) = create(&rules, "db_out", &egress).await;
+    assert_eq!(s(&out_attrs, "direction"), "egress");
+    assert!(
+        !out_attrs.contains_key("from_port"),
+        "all traffic has no ports"
+    );
+
+    // One batched read answers for all three; an unknown id is simply absent.
+    let found = observe(
+        &rules,
+        &[&https_id, "sgr-0123456789abcdef0", &pg_id, &out_id],
+    )
+    .await;
+    assert_eq!(found.len(), 3);
+    assert_eq!(found[&https_id], https_attrs);
+
+    // Description and tags change in place, keeping the rule id.
+    let mut wanted = https.clone();
+    wanted.insert("description".into(), Value::string("HTTPS from anywhere"));
+    wanted.insert("tags".into(), tags("https_in", &[("purpose", "edge")]));
+    let updated = update(
+        &rules,
+        &https_id,
+        &wanted,
+        &https_attrs,
+        &["description", "tags"],
+    )
+    .await;
+    assert_eq!(s(&updated, "description"), "HTTPS from anywhere");
+    assert_eq!(updated["tags"], wanted["tags"]);
+    assert_eq!(s(&updated, "id"), https_id);
+
+    // Two peers at once is refused before anything reaches AWS.
+    let mut both = https.clone();
+    both.insert("cidr_ipv6".into(), Value::string("::/0"));
+    let err = rules
+        .create(CreateRequest {
+            region: REGION,
+            address: &Address::new("bad"),
+            inputs: &both,
+            client_token: "t",
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Invalid(_)), "{err}");
+
+    let mut mine = find(&rules, STACK, None).await;
+    mine.sort();
+    let mut all = vec![https_id.clone(), pg_id.clone(), out_id.clone()];
+    all.sort();
+    assert_eq!(mine, all);
+    assert_eq!(
+        find(&rules, STACK, Some("db_out")).await,
+        vec![out_id.clone()]
+    );
+    assert!(find(&rules, "another-stack", None).await.is_empty());
+
+    delete_twice_and_gone(&rules, &https_id, &updated).await;
+    delete_twice_and_gone(&rules, &pg_id, &pg_attrs).await;
+    delete_twice_and_gone(&rules, &out_id, &out_attrs).await;
+}

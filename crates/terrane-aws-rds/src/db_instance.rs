@@ -96,6 +96,9 @@ fn schema() -> ResourceSchema {
             AttrSchema::optional("replicate_source_db", String)
                 .forces_replacement()
                 .describe("Makes this a read replica of that instance: its identifier in the same region, its ARN for a replica in another region."),
+            AttrSchema::optional("db_cluster_identifier", String)
+                .forces_replacement()
+                .describe("Makes this an instance of that Aurora cluster (`aws.rds.db_cluster`); give it `engine: aurora-postgresql`, and leave storage, user and backups to the cluster."),
             AttrSchema::optional("tags", Map).describe("Tags on the instance."),
             AttrSchema::computed("id", String).describe("The instance's identifier."),
             AttrSchema::computed("arn", String).describe("The instance's ARN."),
@@ -168,6 +171,7 @@ fn attributes(db: &SdkDbInstance) -> Option<(String, Attributes)> {
         "replicate_source_db",
         db.read_replica_source_db_instance_identifier(),
     );
+    put_str(&mut a, "db_cluster_identifier", db.db_cluster_identifier());
     a.insert("tags".into(), tags_to_value(db.tag_list()));
     put_str(&mut a, "arn", db.db_instance_arn());
     if let Some(e) = db.endpoint() {
@@ -240,9 +244,15 @@ impl DbInstance {
         id: &str,
         inputs: &Attributes,
     ) -> Result<(), ProviderError> {
+        // An Aurora instance takes its storage, user, backups and protection from its
+        // cluster: AWS refuses those settings on the instance.
+        let cluster = input_str(inputs, "db_cluster_identifier");
+        let standalone = cluster.is_none();
+        let only_standalone = |v: Option<bool>| v.filter(|_| standalone);
         client
             .create_db_instance()
             .db_instance_identifier(id)
+            .set_db_cluster_identifier(cluster.clone())
             .engine(input_str(inputs, "engine").unwrap_or_else(|| "postgres".into()))
             .set_engine_version(input_str(inputs, "engine_version"))
             .db_instance_class(require_str(inputs, "instance_class")?)
@@ -250,7 +260,7 @@ impl DbInstance {
             .set_storage_type(input_str(inputs, "storage_type"))
             .set_storage_encrypted(input_bool(inputs, "storage_encrypted")?)
             .set_kms_key_id(input_str(inputs, "kms_key_id"))
-            .set_multi_az(input_bool(inputs, "multi_az")?)
+            .set_multi_az(only_standalone(input_bool(inputs, "multi_az")?))
             .set_master_username(input_str(inputs, "username"))
             .set_master_user_password(input_secret(inputs, "password"))
             .set_db_subnet_group_name(input_str(inputs, "db_subnet_group_name"))
@@ -260,7 +270,7 @@ impl DbInstance {
             .set_enable_performance_insights(input_bool(inputs, "performance_insights_enabled")?)
             .set_monitoring_interval(input_i32(inputs, "monitoring_interval")?)
             .set_monitoring_role_arn(input_str(inputs, "monitoring_role_arn"))
-            .set_deletion_protection(input_bool(inputs, "deletion_protection")?)
+            .set_deletion_protection(only_standalone(input_bool(inputs, "deletion_protection")?))
             .set_publicly_accessible(input_bool(inputs, "publicly_accessible")?)
             .set_tags(sdk_tags(inputs))
             .send()
@@ -456,7 +466,9 @@ impl ResourceType for DbInstance {
 
     async fn delete(&self, req: DeleteRequest<'_>) -> Result<(), ProviderError> {
         let client = crate::client(&self.clients, req.region);
-        let replica = input_str(req.prior, "replicate_source_db").is_some();
+        // Replicas and Aurora instances never take a final snapshot (the cluster does).
+        let replica = input_str(req.prior, "replicate_source_db").is_some()
+            || input_str(req.prior, "db_cluster_identifier").is_some();
         let skip = replica || input_bool(req.prior, "skip_final_snapshot")?.unwrap_or(true);
         let final_snapshot = (!skip).then(|| {
             let now = std::time::SystemTime::now()

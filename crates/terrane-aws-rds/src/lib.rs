@@ -1,6 +1,7 @@
 //! RDS: DB subnet groups, parameter groups, PostgreSQL instances and cross-region read
-//! replicas. What the types share: reading inputs, RDS tags (by ARN) and ownership.
+//! replicas, and Aurora PostgreSQL clusters. What the types share: reading inputs, RDS tags (by ARN) and ownership.
 
+pub mod db_cluster;
 pub mod db_instance;
 pub mod db_parameter_group;
 pub mod db_subnet_group;
@@ -30,6 +31,7 @@ pub fn register(registry: &mut Registry, clients: &Arc<AwsClients>) {
         clients.clone(),
     )));
     registry.register(Arc::new(db_instance::DbInstance::new(clients.clone())));
+    registry.register(Arc::new(db_cluster::DbCluster::new(clients.clone())));
 }
 
 /// The client for `region`, counting its calls.

@@ -381,3 +381,103 @@ async fn a_cross_region_replica_is_made_in_its_own_region_from_the_source_arn() 
         .unwrap();
     }
 }
+
+#[tokio::test]
+async fn aurora_cluster_with_instances() {
+    let moto = Moto::start();
+    let c = clients(&moto).await;
+    let clusters = terrane_aws_rds::db_cluster::DbCluster::new(c.clone());
+    let instances = DbInstance::new(c);
+    let subnets = subnets(&moto, REGION).await;
+    let groups = DbSubnetGroup::new(clients(&moto).await);
+    let (group, _) = create(
+        &groups,
+        "aurora_subnets",
+        &attrs(&[
+            ("name", Value::string("aurora")),
+            ("subnet_ids", strings(&[&subnets[0], &subnets[1]])),
+            ("tags", tags("aurora_subnets", &[])),
+        ]),
+    )
+    .await;
+    let inputs = attrs(&[
+        ("identifier", Value::string("app-aurora")),
+        ("engine", Value::string("aurora-postgresql")),
+        ("engine_version", Value::string("16.4")),
+        ("database_name", Value::string("app")),
+        ("username", Value::string("app")),
+        (
+            "password",
+            Value::Secret(SecretString::new("aurora-password-1")),
+        ),
+        ("db_subnet_group_name", Value::string(&group)),
+        ("backup_retention_period", Value::int(7)),
+        ("storage_encrypted", Value::Bool(true)),
+        ("tags", tags("aurora", &[("team", "data")])),
+    ]);
+    let (id, created) = create(&clusters, "aurora", &inputs).await;
+    assert_eq!(id, "app-aurora");
+    assert_eq!(s(&created, "engine"), "aurora-postgresql");
+    assert_eq!(s(&created, "database_name"), "app");
+    assert_eq!(s(&created, "db_subnet_group_name"), "aurora");
+    assert_eq!(created["backup_retention_period"], Value::int(7));
+    assert_eq!(created["tags"], inputs["tags"]);
+    assert!(!created.contains_key("password"), "never read back");
+    assert!(s(&created, "endpoint").contains("app-aurora"));
+    assert!(s(&created, "arn").ends_with(":cluster:app-aurora"));
+
+    // Two instances join the cluster: a writer and a reader.
+    let mut members = Vec::new();
+    for n in 1..=2 {
+        let (iid, iattrs) = create(
+            &instances,
+            &format!("aurora_instance[{n}]"),
+            &attrs(&[
+                ("identifier", Value::string(format!("app-aurora-{n}"))),
+                ("engine", Value::string("aurora-postgresql")),
+                ("instance_class", Value::string("db.r6g.large")),
+                ("db_cluster_identifier", Value::string(&id)),
+                ("tags", tags(&format!("aurora_instance[{n}]"), &[])),
+            ]),
+        )
+        .await;
+        assert_eq!(s(&iattrs, "db_cluster_identifier"), id);
+        members.push((iid, iattrs));
+    }
+    let found = observe(&clusters, &["not-a-cluster", &id]).await;
+    assert_eq!(found.keys().collect::<Vec<_>>(), [&id]);
+    let mut member_ids: Vec<String> = found[&id]["members"]
+        .as_list()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    member_ids.sort();
+    assert_eq!(member_ids, ["app-aurora-1", "app-aurora-2"]);
+
+    let mut wanted = inputs.clone();
+    wanted.insert("backup_retention_period".into(), Value::int(14));
+    wanted.insert("tags".into(), tags("aurora", &[("team", "platform")]));
+    let updated = update(
+        &clusters,
+        &id,
+        &wanted,
+        &found[&id],
+        &["backup_retention_period", "tags"],
+    )
+    .await;
+    assert_eq!(updated["backup_retention_period"], Value::int(14));
+    assert_eq!(updated["tags"], wanted["tags"]);
+
+    assert_eq!(
+        find(&clusters, STACK, Some("aurora")).await,
+        vec![id.clone()]
+    );
+    assert!(find(&clusters, "another-stack", None).await.is_empty());
+
+    // The engine deletes instances before their cluster (they depend on it).
+    for (iid, iattrs) in &members {
+        delete_twice_and_gone(&instances, iid, iattrs).await;
+    }
+    delete_twice_and_gone(&clusters, &id, &updated).await;
+}

@@ -21,6 +21,26 @@ pub fn registry(clients: Arc<AwsClients>) -> Registry {
     terrane_aws_eks::register(&mut r, &clients);
     terrane_aws_elasticache::register(&mut r, &clients);
     terrane_aws_rds::register(&mut r, &clients);
+    terrane_aws_s3::register(&mut r, &clients);
+    terrane_aws_kms::register(&mut r, &clients);
+    terrane_aws_iam::register(&mut r, &clients);
+    terrane_aws_elbv2::register(&mut r, &clients);
+    terrane_aws_acm::register(&mut r, &clients);
+    terrane_aws_wafv2::register(&mut r, &clients);
+    terrane_aws_ecs::register(&mut r, &clients);
+    terrane_aws_appautoscaling::register(&mut r, &clients);
+    terrane_aws_ecr::register(&mut r, &clients);
+    terrane_aws_secretsmanager::register(&mut r, &clients);
+    terrane_aws_cloudwatch::register(&mut r, &clients);
+    terrane_aws_sqs::register(&mut r, &clients);
+    terrane_aws_lambda::register(&mut r, &clients);
+    terrane_aws_apigateway::register(&mut r, &clients);
+    terrane_aws_eventbridge::register(&mut r, &clients);
+    terrane_aws_memorydb::register(&mut r, &clients);
+    terrane_aws_msk::register(&mut r, &clients);
+    terrane_aws_servicediscovery::register(&mut r, &clients);
+    terrane_aws_globalaccelerator::register(&mut r, &clients);
+    terrane_aws_backup::register(&mut r, &clients);
     r
 }
 

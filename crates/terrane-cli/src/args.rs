@@ -123,6 +123,11 @@ pub enum Command {
         /// Most AWS operations in flight at once.
         #[arg(long, default_value_t = 10)]
         parallelism: usize,
+        /// Bound the whole run (e.g. 90s, 20m). When it is up, nothing new starts and the
+        /// operations in flight get 30s more to finish and be recorded; then the run stops
+        /// (exit 1) and the next run resolves what was left open.
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
     },
     /// Delete everything the stack's state records.
     Destroy {

@@ -66,9 +66,11 @@ async fn run_command(cli: Cli) -> Result<u8> {
             state,
             auto_approve,
             parallelism,
+            timeout,
         } => {
+            let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
             if target.is_file() {
-                apply_saved(&target, state, parallelism).await
+                apply_saved(&target, state, parallelism, deadline).await
             } else {
                 let args = StackArgs {
                     stack: target,
@@ -76,14 +78,14 @@ async fn run_command(cli: Cli) -> Result<u8> {
                     vars,
                     state,
                 };
-                apply(&args, auto_approve, parallelism, false, None).await
+                apply(&args, auto_approve, parallelism, false, None, deadline).await
             }
         }
         Command::Destroy {
             stack,
             auto_approve,
             parallelism,
-        } => apply(&stack, auto_approve, parallelism, true, None).await,
+        } => apply(&stack, auto_approve, parallelism, true, None, None).await,
         Command::Drift {
             action:
                 Some(crate::args::DriftAction::History {
@@ -281,11 +283,14 @@ pub async fn open_session(
     crate::session::open(&spec, &state_path(stack_dir, state), stack_name).await
 }
 
+/// Loads the stack, opens (and with `lock_for`, locks) its state, recovers interrupted
+/// operations and plans. Past `deadline`, it gives up (releasing the lock).
 async fn prepare(
     args: &StackArgs,
     registry: &Registry,
     destroy: bool,
     lock_for: Option<&str>,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<Prepared> {
     let loaded = load(args, registry)?;
     let mut state = open_session(&args.stack, &args.state, &loaded.stack.name).await?;
@@ -318,8 +323,17 @@ async fn prepare(
             terrane_engine::plan(&loaded, &recorded, &observed, registry, &stack_rec)?
         };
         anyhow::Ok((recorded, observed, plan))
-    }
-    .await;
+    };
+    let result = match deadline {
+        None => result.await,
+        Some(d) => tokio::time::timeout_at(d, result)
+            .await
+            .unwrap_or_else(|_| {
+                Err(anyhow::anyhow!(
+                    "timed out (--timeout) before any change was made"
+                ))
+            }),
+    };
     match result {
         Ok((recorded, observed, plan)) => Ok(Prepared {
             loaded: Some(loaded),
@@ -346,7 +360,7 @@ async fn plan(
     destroy: bool,
 ) -> Result<u8> {
     let registry = aws_registry().await;
-    let mut p = prepare(args, &registry, destroy, None).await?;
+    let mut p = prepare(args, &registry, destroy, None, None).await?;
     let run = p.state.begin_run(&p.stack_rec, "plan")?;
     p.state.finish_run(run, "succeeded")?;
     if json {
@@ -420,7 +434,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-async fn apply_saved(file: &Path, state: StateArgs, parallelism: usize) -> Result<u8> {
+async fn apply_saved(
+    file: &Path,
+    state: StateArgs,
+    parallelism: usize,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<u8> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let saved: SavedPlan = serde_json::from_str(&text)
@@ -442,7 +461,7 @@ async fn apply_saved(file: &Path, state: StateArgs, parallelism: usize) -> Resul
             backend: state.backend.or(saved.backend.clone()),
         },
     };
-    apply(&args, true, parallelism, false, Some(&saved)).await
+    apply(&args, true, parallelism, false, Some(&saved), deadline).await
 }
 
 fn confirm(what: &str) -> Result<bool> {
@@ -462,20 +481,41 @@ async fn apply(
     parallelism: usize,
     destroy: bool,
     saved: Option<&SavedPlan>,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<u8> {
     let registry = aws_registry().await;
     let op = if destroy { "destroy" } else { "apply" };
-    let mut p = prepare(args, &registry, destroy, Some(op)).await?;
-    let result = apply_locked(&mut p, &registry, auto_approve, parallelism, destroy, saved).await;
+    let mut p = prepare(args, &registry, destroy, Some(op), deadline).await?;
+    let limits = RunLimits {
+        parallelism,
+        deadline,
+    };
+    let result = apply_locked(&mut p, &registry, auto_approve, limits, destroy, saved).await;
     p.state.release().await?;
     result
+}
+
+/// How many operations at once, and until when (`--timeout`).
+struct RunLimits {
+    parallelism: usize,
+    deadline: Option<tokio::time::Instant>,
+}
+
+/// After `--timeout`, how long the operations in flight get to finish before the run stops.
+const TIMEOUT_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Why a run stopped without waiting for its operations in flight.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Abort {
+    SecondInterrupt,
+    Timeout,
 }
 
 async fn apply_locked(
     p: &mut Prepared,
     registry: &Registry,
     auto_approve: bool,
-    parallelism: usize,
+    limits: RunLimits,
     destroy: bool,
     saved: Option<&SavedPlan>,
 ) -> Result<u8> {
@@ -502,8 +542,11 @@ async fn apply_locked(
         println!("Cancelled; nothing was changed.");
         return Ok(1);
     }
+    // First Ctrl-C (or the deadline): start nothing new, let what is in flight finish and be
+    // recorded. Second Ctrl-C (or the grace after the deadline): stop at once.
     let cancel = Arc::new(AtomicBool::new(false));
-    let on_signal = cancel.clone();
+    let (abort_tx, mut abort_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (on_signal, abort_on_signal) = (cancel.clone(), abort_tx.clone());
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!(
@@ -511,30 +554,69 @@ async fn apply_locked(
             );
             on_signal.store(true, Ordering::SeqCst);
             if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
+                let _ = abort_on_signal.send(Abort::SecondInterrupt);
             }
         }
     });
+    if let Some(deadline) = limits.deadline {
+        let on_time = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            eprintln!(
+                "\ntimed out (--timeout): finishing the operations in flight for up to {}s, starting nothing new",
+                TIMEOUT_GRACE.as_secs()
+            );
+            on_time.store(true, Ordering::SeqCst);
+            tokio::time::sleep(TIMEOUT_GRACE).await;
+            let _ = abort_tx.send(Abort::Timeout);
+        });
+    }
     let steps = terrane_plan::steps(&p.plan).len();
     let progress = Progress::new(steps as u64, color);
     let opts = ApplyOptions {
-        parallelism,
+        parallelism: limits.parallelism,
         cancel,
     };
-    let report = terrane_engine::apply(
-        p.loaded.as_ref(),
-        &p.plan,
-        &p.recorded,
-        &p.observed,
-        registry,
-        &mut p.state.store,
-        &p.stack_rec,
-        run,
-        &opts,
-        &progress,
-    )
-    .await;
+    let report = {
+        let engine = terrane_engine::apply(
+            p.loaded.as_ref(),
+            &p.plan,
+            &p.recorded,
+            &p.observed,
+            registry,
+            &mut p.state.store,
+            &p.stack_rec,
+            run,
+            &opts,
+            &progress,
+        );
+        // Dropping the engine mid-run is safe: it writes state only between awaits, and an
+        // operation cut off keeps its open intent in the journal for the next run.
+        tokio::select! {
+            r = engine => Ok(r),
+            Some(why) = abort_rx.recv() => Err(why),
+        }
+    };
     progress.bar.finish_and_clear();
+    let report = match report {
+        Ok(r) => r,
+        Err(why) => {
+            let reason = match why {
+                Abort::SecondInterrupt => "interrupted twice",
+                Abort::Timeout => "timed out",
+            };
+            p.state.finish_run(run, &format!("aborted: {reason}"))?;
+            eprintln!(
+                "\n{} aborted ({reason}): operations still in flight were cut off. State records every operation that finished; the next run looks the others up in AWS by their ownership tags.",
+                if destroy { "Destroy" } else { "Apply" },
+            );
+            return Ok(if why == Abort::SecondInterrupt {
+                130
+            } else {
+                1
+            });
+        }
+    };
     let report = match report {
         Ok(r) => r,
         Err(e) => {

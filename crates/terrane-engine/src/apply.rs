@@ -16,7 +16,7 @@ use terrane_plan::{
     Observed, PlannedLookup, RecordedResource, ResourceChange, StepKind, desired_inputs,
 };
 use terrane_provider::{
-    Attributes, CreateRequest, DeleteRequest, ProviderError, Registry, UpdateRequest,
+    Attributes, CreateRequest, DeleteRequest, FindRequest, ProviderError, Registry, UpdateRequest,
 };
 use terrane_state::{RecordChange, StackRecord, StateStore};
 
@@ -78,9 +78,21 @@ impl ApplyReport {
 }
 
 enum Done {
-    Created { id: String, attributes: Attributes },
-    Updated { attributes: Attributes },
+    Created {
+        id: String,
+        attributes: Attributes,
+    },
+    Updated {
+        attributes: Attributes,
+    },
     Deleted,
+    /// The create call failed; `left` is what a lookup by ownership tags then found of it
+    /// (a create can fail after AWS made the resource: a later call of the create, or an
+    /// answer lost on the way back). `Err`: the lookup failed too, so nobody knows.
+    CreateFailed {
+        error: ProviderError,
+        left: Result<Option<(String, Attributes)>, ProviderError>,
+    },
 }
 
 /// One provider call, not yet started.
@@ -195,6 +207,9 @@ pub async fn apply(
             continue;
         };
         let o = match result {
+            Ok(Done::CreateFailed { error, left }) => create_failed(
+                state, stack_rec, run_id, change, p, error, left, &hasher, registry,
+            )?,
             Ok(done) => {
                 record_success(
                     state,
@@ -336,20 +351,39 @@ fn start_step<'a>(
     let id = change.cloud_id.clone().unwrap_or_default();
     let changed: Vec<String> = change.attributes.iter().map(|a| a.name.clone()).collect();
     let call_inputs = inputs.clone();
+    let stack_name = stack_rec.name.clone();
     let fut: ProviderCall<'a> = match kind {
         StepKind::Create => Box::pin(async move {
-            let r = provider
+            let error = match provider
                 .create(CreateRequest {
                     region: &region,
                     address: &change.address,
                     inputs: &call_inputs,
                     client_token: &token,
                 })
-                .await?;
-            Ok(Done::Created {
-                id: r.id,
-                attributes: r.attributes,
-            })
+                .await
+            {
+                Ok(r) => {
+                    return Ok(Done::Created {
+                        id: r.id,
+                        attributes: r.attributes,
+                    });
+                }
+                Err(e) => e,
+            };
+            let left = provider
+                .find_by_ownership(FindRequest {
+                    region: &region,
+                    stack: &stack_name,
+                    address: Some(change.address.as_str()),
+                })
+                .await
+                .map(|found| {
+                    found
+                        .into_iter()
+                        .find(|(id, _)| Some(id) != change.cloud_id.as_ref())
+                });
+            Ok(Done::CreateFailed { error, left })
         }),
         StepKind::Update => Box::pin(async move {
             let r = provider
@@ -426,6 +460,7 @@ fn record_success(
         }
         Done::Created { id, attributes } => (id, attributes),
         Done::Updated { attributes } => (change.cloud_id.clone().unwrap_or_default(), attributes),
+        Done::CreateFailed { .. } => unreachable!("a failed create is recorded by create_failed"),
     };
     let mut values = p.inputs.clone();
     values.extend(attributes.clone());
@@ -453,4 +488,78 @@ fn record_success(
     live_attrs.insert(change.address.clone(), values);
     let _ = kind;
     Ok(())
+}
+
+/// Records a failed create. What AWS was left holding decides how: nothing, a plain
+/// failure; a resource carrying the address's ownership tags (made before a later call of
+/// the create failed), it is recorded, so state matches AWS and the next plan completes or
+/// replaces it; unknown (the lookup failed too, e.g. the network is down) or a second
+/// resource beside the one a replacement keeps, the intent stays open for the next run's
+/// recovery to resolve by tag.
+#[allow(clippy::too_many_arguments)]
+fn create_failed(
+    state: &mut StateStore,
+    stack_rec: &StackRecord,
+    run_id: i64,
+    change: &ResourceChange,
+    p: Prepared,
+    error: ProviderError,
+    left: Result<Option<(String, Attributes)>, ProviderError>,
+    hasher: &SecretHasher,
+    registry: &Registry,
+) -> Result<StepOutcome, EngineError> {
+    let message = error.to_string();
+    match left {
+        Ok(None) => {
+            state.journal_outcome(
+                stack_rec,
+                run_id,
+                p.journal_id,
+                "failed",
+                None,
+                Some(&message),
+                RecordChange::None,
+            )?;
+            Ok(StepOutcome::Failed(message))
+        }
+        Ok(Some((id, attrs))) if change.cloud_id.is_none() => {
+            let settable = |k: &str| {
+                registry
+                    .schema(&change.type_name)
+                    .and_then(|s| s.attribute(k))
+                    .is_some_and(|a| a.settable())
+            };
+            let record = RecordedResource {
+                address: change.address.clone(),
+                type_name: change.type_name.clone(),
+                region: change.region.clone(),
+                cloud_id: id.clone(),
+                inputs: attrs
+                    .iter()
+                    .filter(|(k, _)| settable(k))
+                    .map(|(k, v)| (k.clone(), v.to_state_json(hasher)))
+                    .collect(),
+                attributes: attrs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_state_json(hasher)))
+                    .collect(),
+                dependencies: change.depends_on.clone(),
+            };
+            state.journal_outcome(
+                stack_rec,
+                run_id,
+                p.journal_id,
+                "adopted",
+                Some(&id),
+                Some(&message),
+                RecordChange::Put(&record),
+            )?;
+            Ok(StepOutcome::Failed(format!(
+                "{message} (AWS made {id} before the failure: it is recorded, and the next apply completes it)"
+            )))
+        }
+        Ok(Some(_)) | Err(_) => Ok(StepOutcome::Failed(format!(
+            "{message} (whether AWS made it is not known: the next run looks it up by its ownership tags)"
+        ))),
+    }
 }

@@ -98,9 +98,18 @@ pub async fn detect(
         stack: stack.to_string(),
         ..Default::default()
     };
+    // A global service (IAM) answers the same resources in every region: what state
+    // records in one region is not unmanaged when another region's search finds it.
+    let recorded_ids: BTreeSet<(&str, &str)> = recorded
+        .iter()
+        .map(|r| (r.type_name.as_str(), r.cloud_id.as_str()))
+        .collect();
     for (checked, findings, not_checked) in parts {
         report.checked += checked;
-        report.findings.extend(findings);
+        report.findings.extend(findings.into_iter().filter(|f| {
+            f.kind != DriftKind::Unmanaged
+                || !recorded_ids.contains(&(f.type_name.as_str(), f.cloud_id.as_str()))
+        }));
         report.not_checked.extend(not_checked);
     }
     report

@@ -94,6 +94,21 @@ pub fn check(stack: &Stack, schemas: &dyn SchemaSource) -> Vec<PolicyFinding> {
                     }
                 }
             }
+            "aws.ec2.security_group_rule"
+                if inputs.get("direction").and_then(Value::as_str) == Some("ingress") =>
+            {
+                // The same rule written as a group's `ingress` entry.
+                let mut as_entry = inputs.clone();
+                if let Some(c) = inputs.get("cidr_ipv4") {
+                    as_entry.insert("cidr_block".into(), c.clone());
+                }
+                if let Some(c) = inputs.get("cidr_ipv6") {
+                    as_entry.insert("ipv6_cidr_blocks".into(), Value::List(vec![c.clone()]));
+                }
+                if let Some(m) = open_admin_port(&Value::Map(as_entry)) {
+                    found("open-admin-port", "cidr_ipv4", m);
+                }
+            }
             "aws.rds.db_instance" | "aws.rds.db_cluster"
                 if !is_true(&inputs, "storage_encrypted")
                     && !inputs.contains_key("replicate_source_db") =>

@@ -100,13 +100,16 @@ impl Evaluator<'_, '_> {
         }
         let mut out = String::new();
         let mut secret = false;
+        // Every part is evaluated even once one is unknown: evaluation is also how the
+        // references of the later parts are collected.
+        let mut unknown = false;
         for part in &parts {
             match part {
                 TemplatePart::Literal(l) => out.push_str(l),
                 TemplatePart::Interp(expr, offset) => {
                     let at = location.shifted(*offset as u32);
                     match self.expr(expr, &at, ctx, depth)? {
-                        Value::Unknown => return Ok(Value::Unknown),
+                        Value::Unknown => unknown = true,
                         Value::Secret(s) => {
                             secret = true;
                             out.push_str(s.expose());
@@ -125,7 +128,9 @@ impl Evaluator<'_, '_> {
                 }
             }
         }
-        Ok(if secret {
+        Ok(if unknown {
+            Value::Unknown
+        } else if secret {
             Value::Secret(SecretString::new(out))
         } else {
             Value::String(out)
@@ -173,7 +178,11 @@ impl Evaluator<'_, '_> {
                         .bool_of(b, at, ctx, depth)?
                         .map(Value::Bool)
                         .unwrap_or(Value::Unknown)),
-                    None => Ok(Value::Unknown),
+                    None => {
+                        // Evaluated for its references only.
+                        self.bool_of(b, at, ctx, depth)?;
+                        Ok(Value::Unknown)
+                    }
                 }
             }
             Expr::Cond(c, a, b) => match self.bool_of(c, at, ctx, depth)? {
@@ -286,6 +295,30 @@ impl Evaluator<'_, '_> {
                 self.steps(Value::int(i as i64), rest, at, ctx, depth)
             }
             "module" => self.module_output(steps, at, ctx, depth),
+            "path" => {
+                // Files a resource reads (a Lambda bundle) are named relative to the file
+                // that declares them, so a module works wherever it is called from.
+                let (name, rest) = attr_head(steps, at, "path.module or path.root")?;
+                let file = match name {
+                    "module" => &scope.file,
+                    "root" => &self.stack.root_file,
+                    other => {
+                        return Err(Diagnostic::at(
+                            at.clone(),
+                            format!("`path` has `module` and `root`, not `{other}`"),
+                        ));
+                    }
+                };
+                let dir = file.parent().unwrap_or(std::path::Path::new("."));
+                let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+                self.steps(
+                    Value::string(dir.to_string_lossy().into_owned()),
+                    rest,
+                    at,
+                    ctx,
+                    depth,
+                )
+            }
             name => {
                 let Some(group) = scope.resources.get(name) else {
                     return Err(unknown_name(at, "resource", name, scope.resources.keys()).with_note(

@@ -9,11 +9,13 @@ use terrane_core::Value;
 pub const NAMES: &[&str] = &[
     "cidrsubnet",
     "concat",
+    "filebase64sha256",
     "join",
     "keys",
     "length",
     "lower",
     "merge",
+    "replace",
     "upper",
     "values",
     "tostring",
@@ -25,6 +27,10 @@ pub fn call(name: &str, args: &[Value]) -> Result<Value, String> {
     }
     match (name, args) {
         ("cidrsubnet", [prefix, newbits, netnum]) => cidrsubnet(prefix, newbits, netnum),
+        ("filebase64sha256", [Value::String(path)]) => filebase64sha256(path),
+        ("replace", [Value::String(s), Value::String(from), Value::String(to)]) => {
+            Ok(Value::string(s.replace(from.as_str(), to)))
+        }
         ("join", [Value::String(sep), Value::List(items)]) => items
             .iter()
             .map(|v| match v {
@@ -124,6 +130,17 @@ fn cidrsubnet(prefix: &Value, newbits: &Value, netnum: &Value) -> Result<Value, 
         Ipv4Addr::from(addr as u32),
         len
     )))
+}
+
+/// The base64 SHA-256 of a file's bytes: how AWS reports a Lambda bundle (`CodeSha256`), so
+/// that a changed bundle shows up as a difference.
+fn filebase64sha256(path: &str) -> Result<Value, String> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let bytes = std::fs::read(path).map_err(|e| format!("filebase64sha256: {path}: {e}"))?;
+    Ok(Value::string(
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&bytes)),
+    ))
 }
 
 #[cfg(test)]

@@ -160,8 +160,11 @@ pub(crate) fn loc_of(file: &Arc<Path>, l: &serde_saphyr::Location) -> SourceLoca
 
 /// Reads and parses one YAML file into `T`, locating any error in that file.
 pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Diagnostic> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::unlocated(format!("{}: cannot read: {e}", path.display())))?;
+    // Located at the file, so that an unreadable file (not UTF-8, say) is reported like
+    // any other problem in it.
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostic::at(SourceLocation::file_only(path), format!("cannot read: {e}"))
+    })?;
     parse_yaml_str(path, &text)
 }
 
@@ -1195,5 +1198,32 @@ impl Stack {
             }
         }
         None
+    }
+}
+
+/// Inputs the fuzz targets (fuzz/) found mishandled, kept as regression cases.
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// fuzz/artifacts/stack_parser/crash-c74f7e89…: a stack file that is not UTF-8 gave
+    /// an error with no location at all.
+    #[test]
+    fn a_stack_file_that_is_not_utf8_is_reported_at_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = b"stack: bad\nregion: us-east-1\nresources:\n  vpc: type: aws.ec\xb0.vpc\n";
+        std::fs::write(dir.path().join(STACK_FILE), bytes).unwrap();
+        let no_env = |_: &str| None;
+        let opts = LoadOptions {
+            env: None,
+            vars: vec![],
+            env_lookup: &no_env,
+        };
+        let diags = load_stack(dir.path(), &opts).unwrap_err();
+        let d = diags.iter().next().unwrap();
+        let location = d.location.as_ref().expect("located");
+        assert!(location.file.ends_with(STACK_FILE), "{d}");
+        assert!(d.message.contains("cannot read"), "{d}");
+        assert!(d.message.contains("UTF-8"), "{d}");
     }
 }

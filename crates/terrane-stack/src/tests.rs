@@ -215,3 +215,66 @@ fn json_schema_describes_resources() {
     assert!(schema.contains("for_each"));
     assert!(schema.contains("prevent_destroy"));
 }
+
+#[test]
+fn path_module_names_the_declaring_files_directory_and_bundles_hash_as_aws_does() {
+    let (dir, r) = load(&[
+        (
+            "stack.yaml",
+            "stack: t\nregion: us-east-1\nlocals:\n  bundle: ${path.root}/app.zip\nmodules:\n  fn:\n    source: ./modules/fn\nresources:\n  top:\n    type: aws.lambda.function\n    properties:\n      filename: ${path.root}/app.zip\n      source_code_hash: ${filebase64sha256(local.bundle)}\n      role: ${replace(\"https://oidc.eks/id/ABC\", \"https://\", \"\")}\n",
+        ),
+        (
+            "modules/fn/module.yaml",
+            "resources:\n  inner:\n    type: aws.lambda.function\n    properties:\n      filename: ${path.module}/bundle.zip\n",
+        ),
+        ("app.zip", "not really a zip"),
+    ]);
+    let stack = r.unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let top = stack.instance(&Address::new("top")).unwrap();
+    let props = stack.evaluate_properties(top, &Known).unwrap();
+    assert_eq!(
+        props["filename"],
+        Value::string(format!("{}/app.zip", root.display()))
+    );
+    // base64(sha256("not really a zip")), as `openssl dgst -sha256 -binary | base64` gives.
+    assert_eq!(
+        props["source_code_hash"],
+        Value::from("1b1kpcQ7b4zH9seJfpVOWLiav+1i6FGkf4Qt5xTMp9A=")
+    );
+    assert_eq!(props["role"], Value::from("oidc.eks/id/ABC"));
+    let inner = stack.instance(&Address::new("module.fn.inner")).unwrap();
+    assert_eq!(
+        stack.evaluate_properties(inner, &Known).unwrap()["filename"],
+        Value::string(format!("{}/modules/fn/bundle.zip", root.display()))
+    );
+    let (_d, r) = load(&[(
+        "stack.yaml",
+        "stack: t\nregion: us-east-1\nresources:\n  f:\n    type: aws.lambda.function\n    properties:\n      source_code_hash: ${filebase64sha256(\"missing.zip\")}\n",
+    )]);
+    let stack = r.unwrap();
+    let f = stack.instance(&Address::new("f")).unwrap();
+    let err = stack
+        .evaluate_properties(f, &Known)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("stack.yaml:7:25"), "{err}");
+    assert!(err.contains("filebase64sha256: missing.zip"), "{err}");
+}
+
+#[test]
+fn every_reference_of_a_string_becomes_an_edge() {
+    let (_d, r) = load(&[(
+        "stack.yaml",
+        "stack: t\nregion: us-east-1\nresources:\n  a:\n    type: aws.ecs.cluster\n    properties: { name: a }\n  b:\n    type: aws.ecs.cluster\n    properties: { name: b }\n  c:\n    type: aws.ecs.cluster\n    properties: { name: c }\n  both:\n    type: aws.cloudwatch.log_group\n    properties:\n      name: /x/${a.arn}/${b.arn}\n      flag: ${a.arn == \"x\" && c.arn == \"y\"}\n",
+    )]);
+    let stack = r.unwrap();
+    let graph = StackGraph::build(&stack).unwrap();
+    let both = stack.by_address[&Address::new("both")];
+    let mut deps: Vec<&str> = graph
+        .dependencies(both)
+        .map(|d| stack.instances[d].address.as_str())
+        .collect();
+    deps.sort();
+    assert_eq!(deps, ["a", "b", "c"]);
+}

@@ -1,6 +1,8 @@
 //! Test support: a moto server on a free loopback port, started by the test itself and
 //! stopped when the guard drops, even when the test panics.
 
+pub mod proxy;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -121,7 +123,9 @@ fn spawn(bin: &Path, port: u16) -> Child {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .env("MOTO_ALLOW_NONEXISTENT_REGION", "false");
+        .env("MOTO_ALLOW_NONEXISTENT_REGION", "false")
+        // Stacks attach AWS-managed policies (AmazonEKSClusterPolicy, ...) to their roles.
+        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true");
     kill_with_parent(&mut cmd);
     cmd.spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()))

@@ -1,0 +1,164 @@
+//! terrane's MemoryDB: subnet groups and clusters. What the types share: reading list
+//! inputs, MemoryDB tags (by ARN: ListTags, TagResource, UntagResource) and ownership.
+
+pub mod cluster;
+pub mod subnet_group;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use aws_sdk_memorydb::types::Tag;
+use futures::{StreamExt, TryStreamExt};
+pub use terrane_aws_core::AwsClients;
+use terrane_aws_core::api_error;
+use terrane_aws_core::tags::{tags_from_inputs, tags_value};
+use terrane_core::Value;
+use terrane_provider::{Attributes, ProviderError, Registry};
+
+/// Registers every resource type of this service. Adding a type is one line here.
+pub fn register(registry: &mut Registry, clients: &Arc<AwsClients>) {
+    registry.register(Arc::new(subnet_group::SubnetGroup::new(clients.clone())));
+    registry.register(Arc::new(cluster::Cluster::new(clients.clone())));
+}
+
+/// The client for `region`, counting its calls.
+pub(crate) fn client(clients: &AwsClients, region: &str) -> aws_sdk_memorydb::Client {
+    clients.client(region, |config, region, calls| {
+        aws_sdk_memorydb::Client::from_conf(
+            aws_sdk_memorydb::config::Builder::from(config)
+                .region(region)
+                .interceptor(calls)
+                .build(),
+        )
+    })
+}
+
+/// ListTags calls in flight at once: no MemoryDB describe call returns tags.
+pub(crate) const TAG_CONCURRENCY: usize = 8;
+
+/// A list-of-strings input; `None` when unset or null.
+pub(crate) fn input_strings(
+    inputs: &Attributes,
+    name: &str,
+) -> Result<Option<Vec<String>>, ProviderError> {
+    match inputs.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::List(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    ProviderError::Invalid(format!("`{name}` must be a list of strings"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(other) => Err(ProviderError::Invalid(format!(
+            "`{name}` must be a list, found a {}",
+            other.type_name()
+        ))),
+    }
+}
+
+pub(crate) fn strings_value<'a>(items: impl IntoIterator<Item = &'a str>) -> Value {
+    Value::List(items.into_iter().map(Value::string).collect())
+}
+
+/// The `tags` input as MemoryDB tags, for the create call itself.
+pub(crate) fn sdk_tags(inputs: &Attributes) -> Option<Vec<Tag>> {
+    let tags: Vec<Tag> = tags_from_inputs(inputs)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    (!tags.is_empty()).then_some(tags)
+}
+
+/// MemoryDB tags as terrane's `tags` value. Keys under `aws:` are AWS's own and not shown.
+pub(crate) fn tags_to_value(tags: &[Tag]) -> Value {
+    tags_value(
+        tags.iter()
+            .filter_map(|t| Some((t.key()?, t.value().unwrap_or(""))))
+            .filter(|(k, _)| !k.starts_with("aws:")),
+    )
+}
+
+/// The tags of one resource, by ARN; `None` when it vanished in between.
+async fn list_tags(
+    client: &aws_sdk_memorydb::Client,
+    arn: &str,
+    not_found: &[&str],
+) -> Result<Option<Value>, ProviderError> {
+    match client.list_tags().resource_arn(arn).send().await {
+        Ok(out) => Ok(Some(tags_to_value(out.tag_list()))),
+        Err(e) => {
+            let e = terrane_aws_core::AwsError::from_sdk(e);
+            if e.is(not_found) {
+                Ok(None)
+            } else {
+                Err(e.into_provider("ListTags"))
+            }
+        }
+    }
+}
+
+/// Adds the `tags` of each described resource (by its `arn` attribute), a few ListTags
+/// calls in flight at once (MemoryDB has no batched tag read); resources that vanished in
+/// between are dropped.
+pub(crate) async fn add_tags(
+    client: &aws_sdk_memorydb::Client,
+    found: BTreeMap<String, Attributes>,
+    not_found: &'static [&'static str],
+) -> Result<BTreeMap<String, Attributes>, ProviderError> {
+    futures::stream::iter(found.into_iter().map(|(id, mut attrs)| {
+        let client = client.clone();
+        async move {
+            let Some(arn) = attrs.get("arn").and_then(Value::as_str).map(str::to_string) else {
+                return Ok(Some((id, attrs)));
+            };
+            Ok(list_tags(&client, &arn, not_found).await?.map(|tags| {
+                attrs.insert("tags".into(), tags);
+                (id, attrs)
+            }))
+        }
+    }))
+    .buffer_unordered(TAG_CONCURRENCY)
+    .try_filter_map(|x| async move { Ok(x) })
+    .try_collect()
+    .await
+}
+
+/// Brings the resource's tags from `prior` to the `tags` of `inputs`: UntagResource for
+/// the keys removed, TagResource for the keys added or changed.
+pub(crate) async fn sync_tags(
+    client: &aws_sdk_memorydb::Client,
+    arn: &str,
+    inputs: &Attributes,
+    prior: &Attributes,
+) -> Result<(), ProviderError> {
+    let want: BTreeMap<String, String> = tags_from_inputs(inputs).into_iter().collect();
+    let have: BTreeMap<String, String> = tags_from_inputs(prior).into_iter().collect();
+    let removed: BTreeSet<&String> = have.keys().filter(|k| !want.contains_key(*k)).collect();
+    let changed: Vec<Tag> = want
+        .iter()
+        .filter(|(k, v)| have.get(*k) != Some(*v))
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    if !removed.is_empty() {
+        client
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(removed.into_iter().cloned().collect()))
+            .send()
+            .await
+            .map_err(api_error("UntagResource"))?;
+    }
+    if !changed.is_empty() {
+        client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(changed))
+            .send()
+            .await
+            .map_err(api_error("TagResource"))?;
+    }
+    Ok(())
+}
