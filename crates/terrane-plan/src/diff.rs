@@ -357,7 +357,19 @@ pub fn equal(schema: &ResourceSchema, attr: &AttrSchema, a: &Value, b: &Value) -
     if attr.unordered
         && let (Value::List(x), Value::List(y)) = (&a, &b)
     {
-        return x.len() == y.len() && x.iter().all(|i| y.iter().any(|j| i.semantically_equal(j)));
+        // As multisets: each item of one list pairs with a different item of the other, so
+        // `[a, a]` is not `[a, b]`.
+        if x.len() != y.len() {
+            return false;
+        }
+        let mut used = vec![false; y.len()];
+        return x.iter().all(|i| {
+            let free = y
+                .iter()
+                .enumerate()
+                .position(|(k, j)| !used[k] && i.semantically_equal(j));
+            free.map(|k| used[k] = true).is_some()
+        });
     }
     if let (Value::String(x), Value::String(y)) = (&a, &b)
         && x != y
