@@ -105,59 +105,7 @@ where
     }
 }
 
-/// terrane's ownership tag values in the characters IAM (and ACM, ELB) allow in a tag value:
-/// letters, digits, spaces and `_ . : / = + - @`. An address such as `role["app"]` has
-/// others, so each byte of any other character (and of `=`, the escape) is written `=XX`;
-/// [`decode_tag_value`] reverses it. Values of plain addresses (`vpc`, `module.a.b`) are
-/// unchanged, and other tags are left as the stack gives them.
-pub fn encode_tag_value(key: &str, value: &str) -> String {
-    if !is_ownership_tag(key) {
-        return value.to_string();
-    }
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if c.is_alphanumeric() || c == ' ' || "_.:/+-@".contains(c) {
-            out.push(c);
-        } else {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("={b:02X}"));
-            }
-        }
-    }
-    out
-}
-
-/// The value [`encode_tag_value`] encoded.
-pub fn decode_tag_value(key: &str, value: &str) -> String {
-    if !is_ownership_tag(key) || !value.contains('=') {
-        return value.to_string();
-    }
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = (bytes[i] == b'=' && i + 2 < bytes.len())
-            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
-            .flatten()
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match hex {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn is_ownership_tag(key: &str) -> bool {
-    key == terrane_core::OWNERSHIP_TAG_STACK || key == terrane_core::OWNERSHIP_TAG_ADDRESS
-}
+pub use terrane_aws_core::tags::{decode_tag_value, encode_tag_value};
 
 /// The `tags` input as IAM tags.
 pub(crate) fn tags_of(inputs: &Attributes) -> Result<Vec<Tag>, ProviderError> {
@@ -266,39 +214,5 @@ pub(crate) fn documents(
             "`{name}` must be a map of name to policy document, found a {}",
             other.type_name()
         ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{decode_tag_value, encode_tag_value};
-
-    #[test]
-    fn ownership_tag_values_fit_iam() {
-        let key = terrane_core::OWNERSHIP_TAG_ADDRESS;
-        for address in [
-            "vpc",
-            "module.eu.role",
-            r#"role["app"]"#,
-            "a=b[0]",
-            "ünïcode[\"é\"]",
-        ] {
-            let encoded = encode_tag_value(key, address);
-            assert!(
-                encoded
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)),
-                "{encoded}"
-            );
-            assert_eq!(decode_tag_value(key, &encoded), address);
-        }
-        assert_eq!(encode_tag_value(key, "module.eu.role"), "module.eu.role");
-        assert_eq!(
-            encode_tag_value(key, r#"role["app"]"#),
-            "role=5B=22app=22=5D"
-        );
-        // Other tags are the stack's own: left alone.
-        assert_eq!(encode_tag_value("team", "a[b]"), "a[b]");
-        assert_eq!(decode_tag_value("team", "a=5B"), "a=5B");
     }
 }
