@@ -360,13 +360,7 @@ impl ResourceType for DbCluster {
     async fn delete(&self, req: DeleteRequest<'_>) -> Result<(), ProviderError> {
         let client = crate::client(&self.clients, req.region);
         let skip = input_bool(req.prior, "skip_final_snapshot")?.unwrap_or(true);
-        let final_snapshot = (!skip).then(|| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            format!("{}-final-{now}", req.id)
-        });
+        let final_snapshot = (!skip).then(|| crate::final_snapshot_name(req.id));
         // The engine deletes the cluster's instances first: they depend on it.
         let result = client
             .delete_db_cluster()

@@ -470,13 +470,7 @@ impl ResourceType for DbInstance {
         let replica = input_str(req.prior, "replicate_source_db").is_some()
             || input_str(req.prior, "db_cluster_identifier").is_some();
         let skip = replica || input_bool(req.prior, "skip_final_snapshot")?.unwrap_or(true);
-        let final_snapshot = (!skip).then(|| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            format!("{}-final-{now}", req.id)
-        });
+        let final_snapshot = (!skip).then(|| crate::final_snapshot_name(req.id));
         let result = client
             .delete_db_instance()
             .db_instance_identifier(req.id)

@@ -50,6 +50,16 @@ pub(crate) fn client(clients: &AwsClients, region: &str) -> aws_sdk_rds::Client 
 /// PostgreSQL instance commonly takes 10-20 minutes).
 pub(crate) const WAIT_FOR_AVAILABLE: Duration = Duration::from_secs(60 * 60);
 
+/// The name of the snapshot a delete takes of `id` when it does not skip it:
+/// `<id>-final-<unix time>`, so that deleting the same identifier again never collides.
+pub(crate) fn final_snapshot_name(id: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    format!("{id}-final-{now}")
+}
+
 /// How long a delete waits for a DB instance to be gone.
 pub(crate) const WAIT_FOR_DELETED: Duration = Duration::from_secs(60 * 60);
 
