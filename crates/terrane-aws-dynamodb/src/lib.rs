@@ -5,7 +5,9 @@ pub mod table;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-pub(crate) use terrane_aws_core::inputs::{input_bool, is_owned as owned_by, require_str};
+pub(crate) use terrane_aws_core::inputs::{
+    input_bool, input_str, input_strings, is_owned as owned_by, require_str,
+};
 
 pub use terrane_aws_core::AwsClients;
 use terrane_core::Value;
@@ -28,11 +30,6 @@ pub(crate) fn client(clients: &AwsClients, region: &str) -> aws_sdk_dynamodb::Cl
     })
 }
 
-/// A string input (numbers and bools written as text); `None` when unset or null.
-pub(crate) fn input_str(inputs: &Attributes, name: &str) -> Option<String> {
-    value_str(inputs.get(name)?)
-}
-
 pub(crate) fn value_str(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -51,15 +48,6 @@ pub(crate) fn input_i64(inputs: &Attributes, name: &str) -> Result<Option<i64>, 
             .map(Some)
             .ok_or_else(|| ProviderError::Invalid(format!("`{name}` must be a number, found {v}"))),
     }
-}
-
-/// A list input of strings (empty when unset).
-pub(crate) fn input_strings(inputs: &Attributes, name: &str) -> Vec<String> {
-    inputs
-        .get(name)
-        .and_then(Value::as_list)
-        .map(|l| l.iter().filter_map(value_str).collect())
-        .unwrap_or_default()
 }
 
 /// A builder's result, with a missing required field reported as invalid input.
