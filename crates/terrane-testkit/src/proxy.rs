@@ -619,9 +619,19 @@ mod tests {
         c
     }
 
+    /// Patience for an answer that should come: moto's first EC2 call in a region builds its
+    /// default VPC and can take seconds on a loaded CI machine.
+    const ANSWER: Duration = Duration::from_secs(60);
+    /// Patience where the proxy should drop or hold the call.
+    const NO_ANSWER: Duration = Duration::from_secs(2);
+
     /// (status, whole answer) of an EC2 query `Action` sent through the proxy, or None when
-    /// the connection was dropped or nothing came back within two seconds.
-    async fn call(proxy: &FaultProxy, action: &str) -> Option<(u16, String)> {
+    /// the connection was dropped or nothing came back within `patience`.
+    async fn call_within(
+        proxy: &FaultProxy,
+        action: &str,
+        patience: Duration,
+    ) -> Option<(u16, String)> {
         use std::io::{Read, Write};
         let port = proxy.port();
         let action = action.to_string();
@@ -632,7 +642,7 @@ mod tests {
                 body.len()
             );
             let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-            s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+            s.set_read_timeout(Some(patience)).ok()?;
             s.write_all(raw.as_bytes()).ok()?;
             let mut out = String::new();
             s.read_to_string(&mut out).ok()?;
@@ -641,6 +651,14 @@ mod tests {
         })
         .await
         .unwrap()
+    }
+
+    async fn call(proxy: &FaultProxy, action: &str) -> Option<(u16, String)> {
+        call_within(proxy, action, ANSWER).await
+    }
+
+    async fn call_dropped(proxy: &FaultProxy, action: &str) -> Option<(u16, String)> {
+        call_within(proxy, action, NO_ANSWER).await
     }
 
     #[tokio::test]
@@ -678,7 +696,7 @@ mod tests {
             c.reset_rate = 1.0;
         });
         assert_eq!(
-            call(&proxy, "DescribeVpcs").await,
+            call_dropped(&proxy, "DescribeVpcs").await,
             None,
             "dropped without an answer"
         );
@@ -689,7 +707,7 @@ mod tests {
             call(&proxy, "DescribeVpcs").await.expect("forwarded").0,
             200
         );
-        assert_eq!(call(&proxy, "CreateVpc").await, None);
+        assert_eq!(call_dropped(&proxy, "CreateVpc").await, None);
 
         proxy.update(|c| {
             c.reset_rate = 0.0;
@@ -698,7 +716,7 @@ mod tests {
         });
         let started = std::time::Instant::now();
         assert_eq!(
-            call(&proxy, "DescribeVpcs").await,
+            call_dropped(&proxy, "DescribeVpcs").await,
             None,
             "held, then given up"
         );
@@ -706,7 +724,7 @@ mod tests {
 
         proxy.update(|c| c.timeout_rate = 0.0);
         proxy.set_cut(true);
-        assert_eq!(call(&proxy, "DescribeVpcs").await, None, "cut");
+        assert_eq!(call_dropped(&proxy, "DescribeVpcs").await, None, "cut");
         proxy.set_cut(false);
         assert_eq!(call(&proxy, "DescribeVpcs").await.expect("restored").0, 200);
 
