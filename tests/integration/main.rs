@@ -13,6 +13,7 @@ mod drift_schedule;
 mod faults;
 mod interrupt;
 mod minimal;
+mod moves;
 mod multi_region;
 mod policy;
 mod reference_stacks;

@@ -71,9 +71,11 @@ fn schema() -> ResourceSchema {
             AttrSchema::optional("public_access_cidrs", List)
                 .unordered()
                 .describe("CIDR blocks allowed to reach the public endpoint (AWS's default: 0.0.0.0/0)."),
-            AttrSchema::optional("encryption_kms_key_arn", String).describe(
-                "KMS key ARN for envelope encryption of Kubernetes secrets. Can be added to a cluster that has none; AWS cannot change or remove it afterwards.",
-            ),
+            AttrSchema::optional("encryption_kms_key_arn", String)
+                .forces_replacement_once_set()
+                .describe(
+                    "KMS key ARN for envelope encryption of Kubernetes secrets. Added in place to a cluster that has none; AWS cannot change or remove it afterwards, so a new key replaces the cluster.",
+                ),
             AttrSchema::optional("enabled_log_types", List)
                 .unordered()
                 .describe("Control plane log types sent to CloudWatch: api, audit, authenticator, controllerManager, scheduler."),

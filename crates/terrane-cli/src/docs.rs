@@ -13,10 +13,11 @@ pub fn resource_page(s: &ResourceSchema) -> String {
             AttrKind::Optional => "optional",
             AttrKind::Computed => "computed",
         };
-        let on_change = match (a.kind, a.forces_replacement) {
-            (AttrKind::Computed, _) => "",
-            (_, true) => "forces replacement",
-            (_, false) => "updated in place",
+        let on_change = match (a.kind, a.forces_replacement, a.forces_replacement_once_set) {
+            (AttrKind::Computed, _, _) => "",
+            (_, true, _) => "forces replacement",
+            (_, false, true) => "set in place; once set, forces replacement",
+            (_, false, false) => "updated in place",
         };
         let mut notes = a.description.to_string();
         if let Some(d) = a.default {

@@ -68,6 +68,9 @@ pub struct AttrSchema {
     pub value_type: ValueType,
     /// Changing it cannot be done in place: the resource is replaced.
     pub forces_replacement: bool,
+    /// Can be set in place on a resource that has none, but once set, changing it replaces
+    /// the resource (an EKS cluster's secrets-encryption key).
+    pub forces_replacement_once_set: bool,
     /// Passed to AWS, never stored or shown in plain text.
     pub sensitive: bool,
     /// Compared as a set: order carries no meaning (rules, subnet ids).
@@ -83,6 +86,7 @@ impl AttrSchema {
             kind,
             value_type,
             forces_replacement: false,
+            forces_replacement_once_set: false,
             sensitive: false,
             unordered: false,
             default: None,
@@ -105,6 +109,18 @@ impl AttrSchema {
     pub const fn forces_replacement(mut self) -> Self {
         self.forces_replacement = true;
         self
+    }
+
+    pub const fn forces_replacement_once_set(mut self) -> Self {
+        self.forces_replacement_once_set = true;
+        self
+    }
+
+    /// Whether changing the attribute from `current` replaces the resource.
+    pub fn replaces_from(&self, current: Option<&crate::Value>) -> bool {
+        self.forces_replacement
+            || (self.forces_replacement_once_set
+                && current.is_some_and(|v| !matches!(v, crate::Value::Null)))
     }
 
     pub const fn sensitive(mut self) -> Self {

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use terrane_core::{Address, SchemaSource, SecretHasher, Value};
 use terrane_plan::{
-    Observed, PlannedLookup, RecordedResource, ResourceChange, StepKind, desired_inputs,
+    Action, Observed, PlannedLookup, RecordedResource, ResourceChange, StepKind, desired_inputs,
 };
 use terrane_provider::{
     Attributes, CreateRequest, DeleteRequest, FindRequest, ProviderError, Registry, UpdateRequest,
@@ -159,6 +159,7 @@ pub async fn apply(
         }
         live_attrs.insert(r.address.clone(), values);
     }
+    let before = live_attrs.clone();
 
     let mut inflight: FuturesUnordered<StepFuture<'_>> = FuturesUnordered::new();
     loop {
@@ -185,6 +186,7 @@ pub async fn apply(
                 run_id,
                 &live,
                 &live_attrs,
+                &before,
             ) {
                 Ok((p, fut)) => {
                     prepared[i] = Some(p);
@@ -253,6 +255,11 @@ pub async fn apply(
         }
         outcome[i] = Some(o);
     }
+    if let Some(loaded) = loaded {
+        rerecord_unchanged(
+            loaded, plan, recorded, registry, state, stack_rec, run_id, &live, &hasher,
+        )?;
+    }
     let outcomes = steps
         .iter()
         .enumerate()
@@ -264,6 +271,40 @@ pub async fn apply(
         })
         .collect();
     Ok(ApplyReport { outcomes, live })
+}
+
+/// Brings the records of resources the plan left unchanged up to date with the stack
+/// (see `terrane_plan::rerecorded`).
+#[allow(clippy::too_many_arguments)]
+fn rerecord_unchanged(
+    loaded: &LoadedStack,
+    plan: &terrane_plan::Plan,
+    recorded: &[RecordedResource],
+    registry: &Registry,
+    state: &mut StateStore,
+    stack_rec: &StackRecord,
+    run_id: i64,
+    live: &PlannedLookup,
+    hasher: &SecretHasher,
+) -> Result<(), EngineError> {
+    let recorded: BTreeMap<&Address, &RecordedResource> =
+        recorded.iter().map(|r| (&r.address, r)).collect();
+    for change in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
+        let (Some(inst), Some(rec), Some(schema)) = (
+            loaded.stack.instance(&change.address),
+            recorded.get(&change.address),
+            registry.schema(&change.type_name),
+        ) else {
+            continue;
+        };
+        let Ok(inputs) = desired_inputs(&loaded.stack, inst, schema, live) else {
+            continue;
+        };
+        if let Some(record) = terrane_plan::rerecorded(change, rec, &inputs, hasher) {
+            state.record(stack_rec, Some(run_id), RecordChange::Put(&record))?;
+        }
+    }
+    Ok(())
 }
 
 fn skip_dependents(
@@ -298,15 +339,16 @@ fn start_step<'a>(
     run_id: i64,
     live: &PlannedLookup,
     live_attrs: &BTreeMap<Address, BTreeMap<String, Value>>,
+    before: &BTreeMap<Address, BTreeMap<String, Value>>,
 ) -> Result<(Prepared, ProviderCall<'a>), String> {
+    // A delete removes the existing object, which a moved resource keeps in its old type and region.
+    let (type_name, region) = match kind {
+        StepKind::Delete => change.existing_placement(),
+        StepKind::Create | StepKind::Update => (change.type_name.as_str(), change.region.as_str()),
+    };
     let provider = registry
-        .get(&change.type_name)
-        .ok_or_else(|| {
-            format!(
-                "resource type {} is not known to this terrane",
-                change.type_name
-            )
-        })?
+        .get(type_name)
+        .ok_or_else(|| format!("resource type {type_name} is not known to this terrane"))?
         .clone();
     let token = uuid::Uuid::new_v4().to_string();
     let (operation, inputs) = match kind {
@@ -340,14 +382,21 @@ fn start_step<'a>(
             stack_rec,
             run_id,
             &change.address,
-            &change.type_name,
-            &change.region,
+            type_name,
+            region,
             operation,
             &token,
         )
         .map_err(|e| e.to_string())?;
-    let region = change.region.clone();
-    let prior = live_attrs.get(&change.address).cloned().unwrap_or_default();
+    let region = region.to_string();
+    // A delete is told what the old object looked like (the new one of a
+    // create_before_destroy replacement is already live under the same address).
+    let prior = match kind {
+        StepKind::Delete => before.get(&change.address),
+        StepKind::Create | StepKind::Update => live_attrs.get(&change.address),
+    }
+    .cloned()
+    .unwrap_or_default();
     let id = change.cloud_id.clone().unwrap_or_default();
     let changed: Vec<String> = change.attributes.iter().map(|a| a.name.clone()).collect();
     let call_inputs = inputs.clone();

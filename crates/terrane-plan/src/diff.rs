@@ -7,7 +7,8 @@ use terrane_core::{
 use terrane_stack::{Stack, StackGraph};
 
 use crate::desired::{PlannedLookup, desired_inputs};
-use crate::{Action, AttrChange, Observed, Plan, RecordedResource, ResourceChange};
+use crate::steps::steps;
+use crate::{Action, AttrChange, Observed, Placement, Plan, RecordedResource, ResourceChange};
 
 pub struct PlanInput<'a> {
     pub stack: &'a Stack,
@@ -109,6 +110,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, Diagnostics> {
             depends_on,
             recorded_depends_on: rec.map(|r| r.dependencies.clone()).unwrap_or_default(),
             create_before_destroy: inst.lifecycle.create_before_destroy,
+            moved_from: None,
         };
         let live: Option<BTreeMap<String, Value>> = match (rec, obs) {
             (None, _) => {
@@ -117,6 +119,10 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, Diagnostics> {
             }
             (Some(r), _) if r.type_name != inst.type_name || r.region != inst.region => {
                 change.action = Action::Replace;
+                change.moved_from = Some(Placement {
+                    type_name: r.type_name.clone(),
+                    region: r.region.clone(),
+                });
                 change.reason = Some(if r.type_name != inst.type_name {
                     format!("type changed from {} to {}", r.type_name, inst.type_name)
                 } else {
@@ -246,12 +252,82 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, Diagnostics> {
             depends_on: Vec::new(),
             recorded_depends_on: r.dependencies.clone(),
             create_before_destroy: false,
+            moved_from: None,
         });
     }
-    diags.into_result(Plan {
+    let mut plan = Plan {
         stack: stack.name.clone(),
         changes,
-    })
+    };
+    if let Err(d) = untangle_steps(&mut plan) {
+        diags.push(d);
+    }
+    diags.into_result(plan)
+}
+
+/// Makes the plan's steps runnable in some order. A cycle of steps always passes through a
+/// replacement that deletes first (its new object waits for the old one's delete, which
+/// waits for dependants that need the new object), so such a replacement in a cycle
+/// creates its new object first instead, as Terraform does for the dependencies of
+/// create_before_destroy resources. Repeated until no cycle is left; one that no
+/// replacement explains (the recorded dependencies of deletes waiting on each other) is
+/// refused, naming its resources.
+fn untangle_steps(plan: &mut Plan) -> Result<(), Diagnostic> {
+    use petgraph::graph::DiGraph;
+    loop {
+        let steps = steps(plan);
+        let mut g: DiGraph<usize, ()> = DiGraph::with_capacity(steps.len(), 0);
+        let nodes: Vec<_> = (0..steps.len()).map(|i| g.add_node(i)).collect();
+        for (i, s) in steps.iter().enumerate() {
+            for &a in &s.after {
+                g.add_edge(nodes[a], nodes[i], ());
+            }
+        }
+        let cycles: Vec<Vec<usize>> = petgraph::algo::tarjan_scc(&g)
+            .into_iter()
+            .filter(|c| c.len() > 1)
+            .map(|c| c.into_iter().map(|n| g[n]).collect())
+            .collect();
+        let Some(first) = cycles.first() else {
+            return Ok(());
+        };
+        let mut untangled = false;
+        for cycle in &cycles {
+            let members: HashSet<usize> = cycle.iter().map(|&s| steps[s].change).collect();
+            let deletes_first = members.iter().copied().filter(|&ci| {
+                let c = &plan.changes[ci];
+                c.action == Action::Replace
+                    && !c.create_before_destroy
+                    && cycle.iter().filter(|&&s| steps[s].change == ci).count() == 2
+            });
+            if let Some(ci) = deletes_first.min() {
+                let c = &mut plan.changes[ci];
+                c.create_before_destroy = true;
+                let why = "its new object is created before the old one is deleted, because resources replaced with it need the new one first";
+                c.reason = Some(match c.reason.take() {
+                    Some(r) => format!("{r}; {why}"),
+                    None => why.to_string(),
+                });
+                untangled = true;
+            }
+        }
+        if !untangled {
+            let mut names: Vec<String> = first
+                .iter()
+                .map(|&s| plan.changes[steps[s].change].address.to_string())
+                .collect();
+            names.sort();
+            names.dedup();
+            return Err(Diagnostic::unlocated(format!(
+                "the steps of this plan wait on each other in a cycle: {}",
+                names.join(", ")
+            ))
+            .with_address(names[0].clone())
+            .with_note(
+                "state records dependencies between these resources that contradict each other; apply the removals in two steps",
+            ));
+        }
+    }
 }
 
 fn recorded_values(r: &RecordedResource) -> BTreeMap<String, Value> {
@@ -295,10 +371,10 @@ fn compare(
         if differs {
             change.attributes.push(AttrChange {
                 name: attr.name.to_string(),
+                forces_replacement: attr.replaces_from(before.as_ref()),
                 before,
                 // In canonical form, so that it compares element by element with `before`.
                 after: schema.normalized(attr.name, want),
-                forces_replacement: attr.forces_replacement,
                 sensitive: attr.sensitive,
             });
         }

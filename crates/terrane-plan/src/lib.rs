@@ -93,6 +93,28 @@ pub struct ResourceChange {
     /// Addresses the existing resource depended on when it was applied.
     pub recorded_depends_on: Vec<Address>,
     pub create_before_destroy: bool,
+    /// Where the existing object lives when a replacement moves the resource to another
+    /// type or region: the old half of the replacement deletes it there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<Placement>,
+}
+
+/// A resource type in a region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Placement {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub region: String,
+}
+
+impl ResourceChange {
+    /// The type and region of the existing object, which a delete step removes.
+    pub fn existing_placement(&self) -> (&str, &str) {
+        match &self.moved_from {
+            Some(p) => (&p.type_name, &p.region),
+            None => (&self.type_name, &self.region),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -147,6 +169,35 @@ impl Plan {
 #[cfg(test)]
 mod tests;
 
+/// The record a resource the plan leaves unchanged should now have, when the one in state
+/// has gone stale: state is written when a resource is created or updated, so a no-op
+/// would otherwise keep dependencies the stack dropped (and delete in a wrong order later)
+/// and inputs from before an edit the cloud already matched. Inputs and dependencies are
+/// taken from the stack, as a create would record them; attributes stay as last observed
+/// by an apply. None when the record is current or the change is not a no-op.
+pub fn rerecorded(
+    change: &ResourceChange,
+    recorded: &RecordedResource,
+    inputs: &BTreeMap<String, Value>,
+    hasher: &terrane_core::SecretHasher,
+) -> Option<RecordedResource> {
+    if change.action != Action::NoOp || inputs.values().any(Value::contains_unknown) {
+        return None;
+    }
+    let inputs: BTreeMap<String, serde_json::Value> = inputs
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_state_json(hasher)))
+        .collect();
+    if inputs == recorded.inputs && change.depends_on == recorded.dependencies {
+        return None;
+    }
+    Some(RecordedResource {
+        inputs,
+        dependencies: change.depends_on.clone(),
+        ..recorded.clone()
+    })
+}
+
 /// Everything in state deleted, dependants first. Refused for a resource the stack marks
 /// `prevent_destroy`.
 pub fn destroy_plan(
@@ -181,6 +232,7 @@ pub fn destroy_plan(
             depends_on: Vec::new(),
             recorded_depends_on: r.dependencies.clone(),
             create_before_destroy: false,
+            moved_from: None,
         });
     }
     diags.into_result(Plan {

@@ -37,6 +37,7 @@ fn schemas() -> Schemas {
             vec![
                 AttrSchema::required("cidr_block", ValueType::String).forces_replacement(),
                 AttrSchema::optional("dns", ValueType::Bool).default(DefaultValue::Bool(true)),
+                AttrSchema::optional("key", ValueType::String).forces_replacement_once_set(),
                 AttrSchema::optional("tags", ValueType::Map),
                 AttrSchema::computed("id", ValueType::String),
             ],
@@ -377,4 +378,30 @@ fn secrets_are_compared_by_digest_and_never_shown() {
     );
     let json = serde_json::to_string(&p).unwrap();
     assert!(!json.contains("pw-1"), "{json}");
+}
+
+#[test]
+fn an_attribute_that_replaces_once_set_is_set_in_place_first() {
+    let w = world(&STACK.replace(
+        "cidr_block: 10.0.0.0/16\n",
+        "cidr_block: 10.0.0.0/16\n      key: k2\n",
+    ));
+    let (recorded, mut observed) = applied();
+    let p = run(&w, &recorded, &observed).unwrap();
+    assert_eq!(
+        p.change(&Address::new("vpc")).unwrap().action,
+        Action::Update,
+        "none yet: set in place"
+    );
+    if let Some(Observed::Present(live)) = observed.get_mut(&Address::new("vpc")) {
+        live.insert("key".into(), Value::from("k1"));
+    }
+    let p = run(&w, &recorded, &observed).unwrap();
+    let vpc = p.change(&Address::new("vpc")).unwrap();
+    assert_eq!(vpc.action, Action::Replace, "another key: replaced");
+    assert!(
+        vpc.attributes
+            .iter()
+            .any(|a| a.name == "key" && a.forces_replacement)
+    );
 }

@@ -104,50 +104,6 @@ fn unmanaged_when_unset(schemas: &Schemas, type_name: &str, attr: &str) -> bool 
 // ---------------------------------------------------------------------------------------
 // The desired stack, as a small model rendered to YAML.
 
-/// Parts of the generated edits that meet known bugs; off in the property test until those
-/// are fixed, on in the `#[ignore]`d tests at the end that show each bug.
-#[derive(Clone, Copy, Debug)]
-struct Gates {
-    /// Moving a resource to another region, or giving it another type. The replacement's
-    /// delete goes to the new type's provider in the new region (the plan's change carries
-    /// only the new type and region, and apply deletes with them): it finds nothing, the
-    /// old object stays in the cloud and state forgets it.
-    moves: bool,
-    /// Replacing, delete first, a resource that others depend on (nets: off, they always
-    /// have `create_before_destroy`). Its new object waits for the old one's delete, which
-    /// waits for the deletes of the old dependants, and those can wait for work that needs
-    /// the new object: a dependant with `create_before_destroy` replaced with it (its old
-    /// object goes after its new one, which needs the new net), or an update that stops
-    /// using a removed dependant ("goes first") while it starts using something made from
-    /// the new net. The steps then wait on each other in a cycle and apply runs none of
-    /// them. Terraform makes the dependencies of a create-before-destroy resource
-    /// create-before-destroy too; a plan whose steps cycle should at least be refused.
-    plain_replace_of_dependencies: bool,
-    /// Comparing strictly what state records of a resource that a step left unchanged.
-    /// State rewrites a resource's record only when the resource is created or updated,
-    /// so a no-op keeps the old record: its dependencies when only they changed (a label
-    /// from `${n1.name}`, null, dropped as n1 goes: n1 stays a dependency), and its inputs
-    /// when only they changed while the cloud already matched (a name unset, then set back
-    /// to the value the cloud kept: the recorded inputs still lack it).
-    unchanged_records: bool,
-    /// The same item twice in an unordered list (fixed: lists compare as multisets).
-    repeated_items: bool,
-}
-
-const AVOID_KNOWN_BUGS: Gates = Gates {
-    moves: false,
-    plain_replace_of_dependencies: false,
-    unchanged_records: false,
-    repeated_items: true,
-};
-
-const EVERYTHING: Gates = Gates {
-    moves: true,
-    plain_replace_of_dependencies: true,
-    unchanged_records: true,
-    repeated_items: true,
-};
-
 const NETS: usize = 2;
 const SUBS: usize = 3;
 const KEYS: [&str; 3] = ["x", "y", "z"];
@@ -297,7 +253,7 @@ fn desired_strategy() -> impl Strategy<Value = Desired> {
 }
 
 impl Desired {
-    fn render(&self, gates: &Gates) -> String {
+    fn render(&self) -> String {
         let mut y = format!(
             "stack: prop\nregion: us-east-1\ndefault_tags: {{ team: t{} }}\n\
              variables:\n  pw0: {{ sensitive: true, from_env: PW0 }}\n  pw1: {{ sensitive: true, from_env: PW1 }}\n\
@@ -308,11 +264,10 @@ impl Desired {
         for (k, n) in self.nets.iter().enumerate() {
             let Some(n) = n else { continue };
             y += &format!("  n{k}:\n    type: t.net\n");
-            // Without moves, n1 lives in eu-west-1 for good.
-            if if gates.moves { n.eu } else { k == 1 } {
+            if n.eu {
                 y += "    region: eu-west-1\n";
             }
-            if n.create_before_destroy || !gates.plain_replace_of_dependencies {
+            if n.create_before_destroy {
                 y += "    lifecycle: { create_before_destroy: true }\n";
             }
             y += &format!("    properties:\n      cidr: 10.{}.0.0/16\n", n.cidr);
@@ -370,9 +325,7 @@ impl Desired {
             );
             let mut listed = Vec::new();
             for &j in &r.targets {
-                if gates.repeated_items || !listed.contains(&j) {
-                    listed.push(j);
-                }
+                listed.push(j);
             }
             let targets: Vec<String> = listed
                 .iter()
@@ -402,7 +355,7 @@ impl Desired {
                     .join(", ")
             );
         }
-        match self.misc.map(|net| net || !gates.moves) {
+        match self.misc {
             Some(true) => {
                 y += "  misc:\n    type: t.net\n    properties:\n      cidr: 10.9.0.0/16\n"
             }
@@ -635,7 +588,8 @@ fn apply(w: &Loaded, p: &Plan, cloud: &mut Cloud, state: &mut State) -> Result<(
         let change = &p.changes[step.change];
         let id = change.cloud_id.clone().unwrap_or_default();
         if step.kind == StepKind::Delete {
-            cloud.delete(&change.type_name, &change.region, &id);
+            let (type_name, region) = change.existing_placement();
+            cloud.delete(type_name, region, &id);
             let old_half_of_cbd = change.create_before_destroy && change.action == Action::Replace;
             if !old_half_of_cbd {
                 state.remove(&change.address);
@@ -676,6 +630,22 @@ fn apply(w: &Loaded, p: &Plan, cloud: &mut Cloud, state: &mut State) -> Result<(
             },
         );
         live.insert(change.address.clone(), schema, values, false);
+    }
+    // As the engine does after the steps: records of unchanged resources follow the stack.
+    for change in p.changes.iter().filter(|c| c.action == Action::NoOp) {
+        let (Some(inst), Some(rec)) = (
+            w.stack.instance(&change.address),
+            state.get(&change.address),
+        ) else {
+            continue;
+        };
+        let schema = schemas.schema(&change.type_name).expect("known type");
+        let Ok(inputs) = desired_inputs(&w.stack, inst, schema, &live) else {
+            continue;
+        };
+        if let Some(r) = terrane_plan::rerecorded(change, rec, &inputs, &hasher) {
+            state.insert(change.address.clone(), r);
+        }
     }
     Ok(())
 }
@@ -796,14 +766,10 @@ fn compare_attrs(
     type_name: &str,
     stepwise: &BTreeMap<String, Value>,
     scratch: &BTreeMap<String, Value>,
-    may_lack: bool,
 ) -> Result<(), TestCaseError> {
     let schemas = schemas();
     for (k, want) in scratch {
         let got = stepwise.get(k);
-        if got.is_none() && may_lack && unmanaged_when_unset(schemas, type_name, k) {
-            continue;
-        }
         prop_assert!(
             got.is_some_and(|g| same(schemas, type_name, k, g, want)),
             "{what}: `{k}` is {got:?} step by step, {want:?} from scratch\nstep by step: {stepwise:?}\nfrom scratch: {scratch:?}"
@@ -821,7 +787,6 @@ fn compare_attrs(
 fn compare(
     (cloud_a, state_a): (&Cloud, &State),
     (cloud_b, state_b): (&Cloud, &State),
-    gates: &Gates,
 ) -> Result<(), TestCaseError> {
     let (names_a, names_b) = (IdNames::new(state_a), IdNames::new(state_b));
     prop_assert_eq!(
@@ -838,19 +803,15 @@ fn compare(
             &a.type_name,
             &names_a.json(&a.inputs),
             &names_b.json(&b.inputs),
-            !gates.unchanged_records,
         )?;
         compare_attrs(
             &format!("recorded attributes of {addr}"),
             &a.type_name,
             &names_a.json(&a.attributes),
             &names_b.json(&b.attributes),
-            false,
         )?;
         let deps = |r: &RecordedResource| r.dependencies.iter().cloned().collect::<BTreeSet<_>>();
-        if gates.unchanged_records {
-            prop_assert_eq!(deps(a), deps(b), "recorded dependencies of {}", addr);
-        }
+        prop_assert_eq!(deps(a), deps(b), "recorded dependencies of {}", addr);
         let (oa, ob) = (&cloud_a.objects[&a.cloud_id], &cloud_b.objects[&b.cloud_id]);
         prop_assert_eq!(&oa.type_name, &ob.type_name, "live type of {}", addr);
         prop_assert_eq!(&oa.region, &ob.region, "live region of {}", addr);
@@ -859,7 +820,6 @@ fn compare(
             &a.type_name,
             &names_a.values(&oa.attrs),
             &names_b.values(&ob.attrs),
-            false,
         )?;
     }
     prop_assert_eq!(
@@ -875,11 +835,11 @@ fn compare(
     Ok(())
 }
 
-fn run_sequence(edits: &[Desired], gates: &Gates) -> Result<(), TestCaseError> {
+fn run_sequence(edits: &[Desired]) -> Result<(), TestCaseError> {
     let (mut cloud, mut state) = (Cloud::default(), State::new());
     let mut last: Option<Loaded> = None;
     for d in edits {
-        let yaml = d.render(gates);
+        let yaml = d.render();
         // Loading dominates the test's time: an unchanged stack is not loaded again.
         let w = match last.take() {
             Some(w) if w.yaml == yaml => w,
@@ -891,7 +851,7 @@ fn run_sequence(edits: &[Desired], gates: &Gates) -> Result<(), TestCaseError> {
     let last = last.expect("at least one stack");
     let (mut fresh_cloud, mut fresh_state) = (Cloud::default(), State::new());
     step(&last, &mut fresh_cloud, &mut fresh_state)?;
-    compare((&cloud, &state), (&fresh_cloud, &fresh_state), gates)
+    compare((&cloud, &state), (&fresh_cloud, &fresh_state))
 }
 
 proptest! {
@@ -908,7 +868,7 @@ proptest! {
     fn stepwise_edits_end_where_a_fresh_apply_does(
         edits in proptest::collection::vec(desired_strategy(), 1..6)
     ) {
-        run_sequence(&edits, &AVOID_KNOWN_BUGS)?;
+        run_sequence(&edits)?;
     }
 }
 
@@ -965,7 +925,7 @@ fn a_full_stack_applies_from_scratch() {
         misc: Some(true),
     };
     let (mut cloud, mut state) = (Cloud::default(), State::new());
-    step(&load(&d.render(&EVERYTHING)), &mut cloud, &mut state).unwrap();
+    step(&load(&d.render()), &mut cloud, &mut state).unwrap();
     assert_eq!(state.len(), 2 + 2 + 2 + 2 + 1);
     assert_eq!(cloud.objects.len(), state.len());
     let s0 = &state[&Address::new("s0")];
@@ -979,8 +939,10 @@ fn a_full_stack_applies_from_scratch() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The known bugs the property test steps around (see `Gates`), each as a small sequence
-// the property test found. Run with `--ignored`; un-ignore when fixed.
+// The planner bugs the property test found, each as the small sequence that showed it:
+// a replacement across type or region that deleted through the new type and region,
+// steps that waited on each other in a cycle, and records of unchanged resources that
+// went stale.
 
 fn empty() -> Desired {
     Desired {
@@ -1016,7 +978,6 @@ fn sub_of(net: usize, create_before_destroy: bool) -> Sub {
 }
 
 #[test]
-#[ignore = "known bug: a replacement across type or region leaves the old object behind"]
 fn moving_a_resource_deletes_the_old_object() {
     let in_region = |eu| Desired {
         nets: vec![Some(Net { eu, ..plain_net(0) }), None],
@@ -1026,8 +987,8 @@ fn moving_a_resource_deletes_the_old_object() {
         misc: Some(is_net),
         ..empty()
     };
-    let region = run_sequence(&[in_region(false), in_region(true)], &EVERYTHING);
-    let kind = run_sequence(&[of_type(true), of_type(false)], &EVERYTHING);
+    let region = run_sequence(&[in_region(false), in_region(true)]);
+    let kind = run_sequence(&[of_type(true), of_type(false)]);
     assert!(
         region.is_ok() && kind.is_ok(),
         "region: {region:?}\ntype: {kind:?}"
@@ -1035,18 +996,16 @@ fn moving_a_resource_deletes_the_old_object() {
 }
 
 #[test]
-#[ignore = "known bug: the steps of this plan wait on each other in a cycle"]
 fn create_before_destroy_of_a_dependent_replaced_with_its_dependency() {
     let stack = |cidr, cbd| Desired {
         nets: vec![Some(plain_net(cidr)), None],
         subs: vec![None, None, Some(sub_of(0, cbd))],
         ..empty()
     };
-    run_sequence(&[stack(0, false), stack(1, true)], &EVERYTHING).unwrap();
+    run_sequence(&[stack(0, false), stack(1, true)]).unwrap();
 }
 
 #[test]
-#[ignore = "known bug: the steps of this plan wait on each other in a cycle"]
 fn update_that_drops_a_removed_resource_while_its_dependency_is_replaced() {
     let before = Desired {
         nets: vec![None, Some(plain_net(1))],
@@ -1070,11 +1029,10 @@ fn update_that_drops_a_removed_resource_while_its_dependency_is_replaced() {
         }),
         ..empty()
     };
-    run_sequence(&[before, after], &EVERYTHING).unwrap();
+    run_sequence(&[before, after]).unwrap();
 }
 
 #[test]
-#[ignore = "known bug: the record of a resource left unchanged goes stale"]
 fn records_of_unchanged_resources_follow_the_stack() {
     let net_name_label = Sub {
         label: Some(Label::NetName(1)),
@@ -1090,7 +1048,7 @@ fn records_of_unchanged_resources_follow_the_stack() {
         subs: vec![None, Some(sub_of(0, false)), None],
         ..empty()
     };
-    let dependencies = run_sequence(&[before, after], &EVERYTHING);
+    let dependencies = run_sequence(&[before, after]);
     let named = |name, dns| Desired {
         nets: vec![
             None,
@@ -1102,14 +1060,11 @@ fn records_of_unchanged_resources_follow_the_stack() {
         ],
         ..empty()
     };
-    let inputs = run_sequence(
-        &[
-            named(Some(0), None),
-            named(None, Some(false)),
-            named(Some(0), Some(false)),
-        ],
-        &EVERYTHING,
-    );
+    let inputs = run_sequence(&[
+        named(Some(0), None),
+        named(None, Some(false)),
+        named(Some(0), Some(false)),
+    ]);
     assert!(
         dependencies.is_ok() && inputs.is_ok(),
         "dependencies: {dependencies:?}\ninputs: {inputs:?}"
@@ -1128,5 +1083,5 @@ fn a_repeated_item_in_an_unordered_list_is_a_change() {
         ..empty()
     };
     // No subnets: the targets are the literal ids `gone-1`, `gone-2`.
-    run_sequence(&[rules(vec![1, 2]), rules(vec![1, 1])], &EVERYTHING).unwrap();
+    run_sequence(&[rules(vec![1, 2]), rules(vec![1, 1])]).unwrap();
 }
