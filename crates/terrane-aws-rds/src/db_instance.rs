@@ -16,8 +16,8 @@ use terrane_provider::{
 
 use crate::{
     AwsClients, WAIT_FOR_AVAILABLE, WAIT_FOR_DELETED, input_bool, input_i32, input_secret,
-    input_str, input_strings, put_bool, put_int, put_str, require_str, retain_owned, sdk_tags,
-    strings_value, sync_tags, tags_to_value, wanted,
+    input_str, input_strings, presign, put_bool, put_int, put_str, require_str, retain_owned,
+    sdk_tags, strings_value, sync_tags, tags_to_value, wanted,
 };
 
 pub const TYPE_NAME: &str = "aws.rds.db_instance";
@@ -59,7 +59,7 @@ fn schema() -> ResourceSchema {
                 .describe("Whether the storage is encrypted."),
             AttrSchema::optional("kms_key_id", String)
                 .forces_replacement()
-                .describe("The KMS key (its ARN, as AWS reports it) encrypting the storage."),
+                .describe("The KMS key (its ARN, as AWS reports it) encrypting the storage. A replica in another region than its source needs one of its own region when the source is encrypted; terrane then signs the `PreSignedUrl` RDS requires for the source region itself, with the configured credentials (as the CLI does for `--source-region`)."),
             AttrSchema::optional("multi_az", Bool)
                 .default(DefaultValue::Bool(false))
                 .describe("Whether a standby is kept in another availability zone."),
@@ -95,7 +95,7 @@ fn schema() -> ResourceSchema {
                 .describe("terrane-side: whether deleting the instance skips the final snapshot (otherwise one named `<identifier>-final-<unix time>` is taken). Replicas never take one."),
             AttrSchema::optional("replicate_source_db", String)
                 .forces_replacement()
-                .describe("Makes this a read replica of that instance: its identifier in the same region, its ARN for a replica in another region."),
+                .describe("Makes this a read replica of that instance: its identifier in the same region, its ARN for a replica in another region (the source region is the ARN's; an encrypted source needs `kms_key_id`)."),
             AttrSchema::optional("db_cluster_identifier", String)
                 .forces_replacement()
                 .describe("Makes this an instance of that Aurora cluster (`aws.rds.db_cluster`); give it `engine: aurora-postgresql`, and leave storage, user and backups to the cluster."),
@@ -280,19 +280,27 @@ impl DbInstance {
     }
 
     /// A read replica of `source` (an identifier, or an ARN for a source in another
-    /// region: the replica is created in its own region, the one of this client). What
+    /// region: the replica is created in its own region, `region`, the one of this
+    /// client). An encrypted replica of a source in another region carries the
+    /// `PreSignedUrl` RDS requires (see [`Self::cross_region_presigned_url`]). What
     /// CreateDBInstanceReadReplica does not take (backup retention) is set afterwards.
     async fn create_replica(
         &self,
         client: &aws_sdk_rds::Client,
+        region: &str,
         id: &str,
         source: &str,
         inputs: &Attributes,
     ) -> Result<(), ProviderError> {
+        let pre_signed_url = self
+            .cross_region_presigned_url(region, source, inputs)
+            .await?;
+        // The request (and so the URL) is never logged: see `presign`.
         client
             .create_db_instance_read_replica()
             .db_instance_identifier(id)
             .source_db_instance_identifier(source)
+            .set_pre_signed_url(pre_signed_url)
             .db_instance_class(require_str(inputs, "instance_class")?)
             .set_allocated_storage(input_i32(inputs, "allocated_storage")?)
             .set_storage_type(input_str(inputs, "storage_type"))
@@ -311,6 +319,44 @@ impl DbInstance {
             .await
             .map_err(api_error("CreateDBInstanceReadReplica"))?;
         Ok(())
+    }
+
+    /// The `PreSignedUrl` a replica in `region` of `source` needs when `source` is in
+    /// another region (an RDS ARN naming another region) and the replica is encrypted:
+    /// `kms_key_id` is given, or the source is encrypted (one DescribeDBInstances of the
+    /// source in its region, made only for a cross-region replica without a key). `None`
+    /// for every other replica, whose create call stays as it was.
+    async fn cross_region_presigned_url(
+        &self,
+        region: &str,
+        source: &str,
+        inputs: &Attributes,
+    ) -> Result<Option<String>, ProviderError> {
+        let Some(source_region) = presign::rds_arn_region(source).filter(|r| *r != region) else {
+            return Ok(None);
+        };
+        let kms_key_id = input_str(inputs, "kms_key_id");
+        if kms_key_id.is_none() && !self.is_encrypted(source_region, source).await? {
+            return Ok(None);
+        }
+        let replica = presign::CrossRegionReplica {
+            source_arn: source,
+            source_region,
+            destination_region: region,
+            kms_key_id: kms_key_id.as_deref(),
+        };
+        presign::presigned_url(self.clients.sdk_config(), &replica)
+            .await
+            .map(Some)
+    }
+
+    /// Whether the instance `arn` in `region` has encrypted storage; `false` when it is not
+    /// found (the create call then reports the missing source).
+    async fn is_encrypted(&self, region: &str, arn: &str) -> Result<bool, ProviderError> {
+        let found = self.describe(region, Some(vec![id_filter([arn])])).await?;
+        Ok(found
+            .values()
+            .any(|a| a.get("storage_encrypted") == Some(&Value::Bool(true))))
     }
 }
 
@@ -350,7 +396,8 @@ impl ResourceType for DbInstance {
         // DBInstanceAlreadyExists, and crash recovery finds the instance by its tags.
         match input_str(inputs, "replicate_source_db") {
             Some(source) => {
-                self.create_replica(&client, &id, &source, inputs).await?;
+                self.create_replica(&client, req.region, &id, &source, inputs)
+                    .await?;
                 self.wait_available(&client, &id).await?;
                 if let Some(days) = input_i32(inputs, "backup_retention_period")? {
                     let live = self.observe_one(req.region, &id).await?;

@@ -5,6 +5,7 @@ pub mod db_cluster;
 pub mod db_instance;
 pub mod db_parameter_group;
 pub mod db_subnet_group;
+mod presign;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

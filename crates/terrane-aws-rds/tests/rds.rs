@@ -1,8 +1,11 @@
 //! The RDS resource types against a local moto server: create with tags, batched observe
 //! (with unknown ids mixed in), in-place updates, discovery by ownership tags, and
-//! idempotent deletes.
+//! idempotent deletes; and what an encrypted cross-region replica sends.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 
 use terrane_aws_rds::AwsClients;
 use terrane_aws_rds::db_instance::DbInstance;
@@ -379,6 +382,265 @@ async fn a_cross_region_replica_is_made_in_its_own_region_from_the_source_arn() 
         })
         .await
         .unwrap();
+    }
+}
+
+/// The bodies of every request sent through a [`recording_forwarder`], to see what the
+/// product code put on the wire.
+type Sent = Arc<Mutex<Vec<String>>>;
+
+/// A loopback forwarder to `moto` that records the body of every request: its endpoint
+/// (to configure clients with) and the bodies. Each request goes on to moto on a
+/// connection of its own with `Connection: close`, and moto's whole answer comes back as it
+/// is; the client's connection stays open for its next request.
+fn recording_forwarder(moto: &Moto) -> (String, Sent) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = moto.port;
+    let sent = Sent::default();
+    let log = sent.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { break };
+            let log = log.clone();
+            std::thread::spawn(move || forward(conn, upstream, &log));
+        }
+    });
+    (endpoint, sent)
+}
+
+fn forward(client: TcpStream, upstream: u16, log: &Sent) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut client = client;
+    loop {
+        let mut head = String::new();
+        let mut content_length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            if line == "\r\n" {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(n) = lower.strip_prefix("content-length:") {
+                content_length = n.trim().parse().unwrap_or(0);
+            }
+            if !lower.starts_with("connection:") {
+                head.push_str(&line);
+            }
+        }
+        let mut body = vec![0; content_length];
+        reader.read_exact(&mut body)?;
+        log.lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(&body).into_owned());
+        let mut moto = TcpStream::connect(("127.0.0.1", upstream))?;
+        moto.write_all(head.as_bytes())?;
+        moto.write_all(b"Connection: close\r\n\r\n")?;
+        moto.write_all(&body)?;
+        let mut answer = Vec::new();
+        moto.read_to_end(&mut answer)?;
+        client.write_all(&answer)?;
+    }
+}
+
+/// The decoded parameters of a query string or form body, by name.
+fn query_params(query: &str) -> BTreeMap<String, String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| {
+            let v = percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8()
+                .unwrap()
+                .into_owned();
+            (k.to_string(), v)
+        })
+        .collect()
+}
+
+/// The `PreSignedUrl` of each CreateDBInstanceReadReplica sent so far (`None` where the
+/// call had none), in order.
+fn presigned_urls(sent: &Sent) -> Vec<Option<String>> {
+    sent.lock()
+        .unwrap()
+        .iter()
+        .map(|body| query_params(body))
+        .filter(|p| p.get("Action").map(String::as_str) == Some("CreateDBInstanceReadReplica"))
+        .map(|mut p| p.remove("PreSignedUrl"))
+        .collect()
+}
+
+async fn create_in(
+    dbs: &DbInstance,
+    region: &str,
+    address: &str,
+    inputs: &terrane_provider::Attributes,
+) -> (String, terrane_provider::Attributes) {
+    let address = Address::new(address);
+    let out = dbs
+        .create(CreateRequest {
+            region,
+            address: &address,
+            inputs,
+            client_token: "t",
+        })
+        .await
+        .unwrap_or_else(|e| panic!("create {address} in {region}: {e}"));
+    (out.id, out.attributes)
+}
+
+/// An encrypted replica in another region than its source carries a `PreSignedUrl`: a
+/// CreateDBInstanceReadReplica of the source region, signed for it, naming the source,
+/// the replica's region and key. Replicas that need none (same region, or nothing
+/// encrypted) are sent without one.
+///
+/// moto accepts and ignores `PreSignedUrl` (it neither requires one nor checks its
+/// signature), and does not check KMS key ids on RDS, so plain key ARNs of each region
+/// stand in for keys. The URL itself is checked here as sent; its signature is checked
+/// against botocore's in the crate's unit tests.
+#[tokio::test]
+async fn an_encrypted_cross_region_replica_carries_a_presigned_url_of_the_source_region() {
+    const SOURCE_KEY: &str =
+        "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555";
+    const REPLICA_KEY: &str =
+        "arn:aws:kms:eu-west-1:123456789012:key/66666666-7777-8888-9999-000000000000";
+    let moto = Moto::start();
+    let (endpoint, sent) = recording_forwarder(&moto);
+    let config = config(&moto, REGION).await;
+    let config = config.into_builder().endpoint_url(&endpoint).build();
+    let dbs = DbInstance::new(Arc::new(AwsClients::with_config(config)));
+    let primary = |id: &str, encrypted: bool| {
+        let mut a = attrs(&[
+            ("identifier", Value::string(id)),
+            ("instance_class", Value::string("db.t4g.micro")),
+            ("allocated_storage", Value::int(20)),
+            ("username", Value::string("app")),
+            ("password", Value::Secret(SecretString::new("pw-123456"))),
+            ("storage_encrypted", Value::Bool(encrypted)),
+            ("tags", tags("db", &[])),
+        ]);
+        if encrypted {
+            a.insert("kms_key_id".into(), Value::string(SOURCE_KEY));
+        }
+        a
+    };
+    // moto serves cross-region replicas only without a subnet group and with the default
+    // parameter group (otherwise its describe and delete answer 500), so none is given.
+    let replica = |id: &str, source: &str, key: Option<&str>| {
+        let mut a = attrs(&[
+            ("identifier", Value::string(id)),
+            ("instance_class", Value::string("db.t4g.micro")),
+            ("replicate_source_db", Value::string(source)),
+            ("tags", tags("replica", &[])),
+        ]);
+        if let Some(key) = key {
+            a.insert("kms_key_id".into(), Value::string(key));
+        }
+        a
+    };
+
+    let (_, source) = create_in(&dbs, REGION, "db", &primary("enc-db", true)).await;
+    assert_eq!(source["storage_encrypted"], Value::Bool(true));
+    assert_eq!(s(&source, "kms_key_id"), SOURCE_KEY);
+    let arn = s(&source, "arn");
+
+    // Encrypted, in another region, with a key of its own region.
+    let inputs = replica("enc-db-eu", &arn, Some(REPLICA_KEY));
+    let (id, attributes) = create_in(&dbs, "eu-west-1", "replica", &inputs).await;
+    assert_eq!(s(&attributes, "replicate_source_db"), arn);
+    assert_eq!(s(&attributes, "kms_key_id"), REPLICA_KEY);
+    assert_eq!(attributes["storage_encrypted"], Value::Bool(true));
+    assert!(s(&attributes, "arn").contains(":eu-west-1:"));
+    let urls = presigned_urls(&sent);
+    assert_eq!(urls.len(), 1, "{urls:?}");
+    let url = urls[0]
+        .clone()
+        .expect("a PreSignedUrl on the cross-region create");
+    // The source region's endpoint as the SDK resolves it: here the configured override.
+    let query = url
+        .strip_prefix(&format!("{endpoint}/?"))
+        .unwrap_or_else(|| panic!("{url} is not a call of {endpoint}"));
+    let p = query_params(query);
+    assert_eq!(p["Action"], "CreateDBInstanceReadReplica");
+    assert_eq!(p["Version"], "2014-10-31");
+    assert_eq!(p["SourceDBInstanceIdentifier"], arn);
+    assert_eq!(p["DestinationRegion"], "eu-west-1");
+    assert_eq!(p["KmsKeyId"], REPLICA_KEY);
+    assert_eq!(p["X-Amz-Algorithm"], "AWS4-HMAC-SHA256");
+    let scope: Vec<&str> = p["X-Amz-Credential"].split('/').collect();
+    assert_eq!(scope.len(), 5, "{scope:?}");
+    assert_eq!(
+        scope[0], "testing",
+        "the access key id of the configured credentials"
+    );
+    assert!(p["X-Amz-Date"].starts_with(scope[1]), "{p:?}");
+    assert_eq!(scope[2..], ["us-east-1", "rds", "aws4_request"]);
+    assert_eq!(p["X-Amz-Expires"], "3600");
+    assert_eq!(p["X-Amz-SignedHeaders"], "host");
+    assert_eq!(p["X-Amz-Signature"].len(), 64, "{p:?}");
+    let found = dbs
+        .observe(ObserveRequest {
+            region: "eu-west-1",
+            ids: &[id.clone(), "no-such-db".into()],
+        })
+        .await
+        .unwrap()
+        .found;
+    assert_eq!(found.keys().collect::<Vec<_>>(), [&id]);
+    assert_eq!(found[&id], attributes);
+
+    // Without a key, the source's encryption alone calls for the URL (which then names
+    // no key; AWS itself would refuse the create for the missing key, moto does not).
+    let (no_key, _) = create_in(&dbs, "eu-west-1", "r2", &replica("enc-db-eu2", &arn, None)).await;
+    let urls = presigned_urls(&sent);
+    let url = urls[1]
+        .clone()
+        .expect("a PreSignedUrl for an encrypted source");
+    let p = query_params(url.split_once('?').unwrap().1);
+    assert_eq!(p["SourceDBInstanceIdentifier"], arn);
+    assert!(!p.contains_key("KmsKeyId"), "{p:?}");
+
+    // None in the source's own region, even with a key ...
+    let (same_region, _) = create_in(
+        &dbs,
+        REGION,
+        "r3",
+        &replica("enc-db-r", "enc-db", Some(SOURCE_KEY)),
+    )
+    .await;
+    // ... nor across regions when nothing is encrypted.
+    let (_, plain) = create_in(&dbs, REGION, "db2", &primary("plain-db", false)).await;
+    let plain_arn = s(&plain, "arn");
+    let (plain_eu, plain_eu_attrs) = create_in(
+        &dbs,
+        "eu-west-1",
+        "r4",
+        &replica("plain-db-eu", &plain_arn, None),
+    )
+    .await;
+    assert_eq!(plain_eu_attrs["storage_encrypted"], Value::Bool(false));
+    let urls = presigned_urls(&sent);
+    assert_eq!(urls.len(), 4, "{urls:?}");
+    assert_eq!(urls[2..], [None, None]);
+
+    for (region, id) in [
+        ("eu-west-1", &id),
+        ("eu-west-1", &no_key),
+        ("eu-west-1", &plain_eu),
+        (REGION, &same_region),
+    ] {
+        for _ in 0..2 {
+            dbs.delete(DeleteRequest {
+                region,
+                id,
+                prior: &attributes,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("delete {id}: {e}"));
+        }
     }
 }
 
