@@ -31,7 +31,7 @@ echo "exit code: $code"
 step "terrane apply"
 "$terrane" apply "$stack" --env dev --auto-approve
 step "terrane state list"
-"$terrane" state list "$stack"
+"$terrane" state list "$stack" --env dev
 step "terrane plan again (exit code 0: nothing to do)"
 "$terrane" plan "$stack" --env dev --detailed-exitcode
 
@@ -39,7 +39,7 @@ step "someone opens SSH to the world and retags the VPC, outside terrane"
 AWS_ENDPOINT_URL="http://127.0.0.1:$port" .venv/bin/python - <<'PY'
 import boto3
 ec2 = boto3.client("ec2", region_name="us-east-1")
-owned = [{"Name": "tag:terrane:stack", "Values": ["minimal"]}]
+owned = [{"Name": "tag:terrane:stack", "Values": ["minimal/dev"]}]
 sg = ec2.describe_security_groups(Filters=owned)["SecurityGroups"][0]
 ec2.authorize_security_group_ingress(GroupId=sg["GroupId"], IpPermissions=[
     {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
@@ -47,13 +47,19 @@ vpc = ec2.describe_vpcs(Filters=owned)["Vpcs"][0]
 ec2.create_tags(Resources=[vpc["VpcId"]], Tags=[{"Key": "Name", "Value": "hand-edited"}])
 print(f"opened port 22 on {sg['GroupId']}, renamed {vpc['VpcId']}")
 PY
-step "terrane plan finds the drift (exit code 2)"
+step "terrane drift reports what changed, attribute by attribute (exit code 2), and records it"
+set +e; "$terrane" drift "$stack" --env dev; code=$?; set -e
+echo "exit code: $code"
+[ "$code" = 2 ] || { echo "drift was not reported" >&2; exit 1; }
+step "terrane plan shows what restores the stack (exit code 2)"
 set +e; "$terrane" plan "$stack" --env dev --detailed-exitcode; code=$?; set -e
 echo "exit code: $code"
 [ "$code" = 2 ] || { echo "drift was not detected" >&2; exit 1; }
 step "terrane apply puts it back"
 "$terrane" apply "$stack" --env dev --auto-approve
 "$terrane" plan "$stack" --env dev --detailed-exitcode
+step "terrane drift history: the findings, resolved by the apply"
+"$terrane" drift history --stack "$stack" --env dev
 step "terrane output"
 "$terrane" output "$stack" --env dev
 step "terrane destroy"

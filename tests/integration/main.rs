@@ -10,6 +10,7 @@ mod bad_stacks;
 mod crash;
 mod drift;
 mod drift_schedule;
+mod environments;
 mod faults;
 mod interrupt;
 mod minimal;

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use crate::support::*;
 
-const STACK: &str = "multi-region";
+/// The `prod` environment of the `multi-region` stack: its own stack in state and tags.
+const STACK: &str = "multi-region/prod";
 const REGIONS: [(&str, &str); 3] = [
     ("us-east-1", "10.10.0.0/16"),
     ("eu-west-1", "10.11.0.0/16"),

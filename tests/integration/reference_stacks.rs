@@ -30,7 +30,7 @@ use crate::support::*;
 struct Reference {
     /// Directory under the repository root.
     dir: &'static str,
-    /// The stack's name (ownership tag `terrane:stack`).
+    /// The stack's name qualified by its environment (ownership tag `terrane:stack`).
     stack: &'static str,
     env: Option<&'static str>,
     vars: &'static [&'static str],
@@ -273,7 +273,7 @@ where
         "{}",
         text(&out)
     );
-    let listed = state_list(&env.moto, &stack_dir);
+    let listed = state_list_of_env(&env.moto, &stack_dir, reference.env);
     assert_eq!(
         listed.len(),
         reference.resources,
@@ -316,7 +316,7 @@ where
 
     let out = reference.run(&env, dir, &["destroy"], &["--auto-approve"]);
     expect_code(&out, 0);
-    assert!(state_list(&env.moto, &stack_dir).is_empty());
+    assert!(state_list_of_env(&env.moto, &stack_dir, reference.env).is_empty());
     let mut left: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for region in reference.regions {
         let mut arns = Vec::new();
@@ -340,7 +340,7 @@ async fn babyrobots() {
     end_to_end(
         Reference {
             dir: "babyrobots",
-            stack: "babyrobots",
+            stack: "babyrobots/staging",
             env: Some("staging"),
             vars: &[],
             secrets: &[("BABYROBOTS_DB_PASSWORD", "test-only-password-1")],
@@ -383,7 +383,7 @@ async fn ai_tutor() {
     end_to_end(
         Reference {
             dir: "ai-tutor",
-            stack: "ai-tutor",
+            stack: "ai-tutor/dev",
             env: Some("dev"),
             // moto's CreateService ignores enableExecuteCommand (see the module's
             // documentation).
@@ -398,7 +398,8 @@ async fn ai_tutor() {
         },
         |moto| async move {
             // Someone opens SSH on the API's security group.
-            let sg = security_group_of(&moto, "us-east-1", "ai-tutor", "module.app.api_sg").await;
+            let sg =
+                security_group_of(&moto, "us-east-1", "ai-tutor/dev", "module.app.api_sg").await;
             ec2(&moto, "us-east-1")
                 .await
                 .authorize_security_group_ingress()
@@ -421,7 +422,7 @@ async fn ai_nutritionist() {
     end_to_end(
         Reference {
             dir: "ai-nutritionist",
-            stack: "ai-nutritionist",
+            stack: "ai-nutritionist/staging",
             env: Some("staging"),
             // moto has no Backup selections (see the module's documentation).
             vars: &["backup=false"],
@@ -465,7 +466,7 @@ async fn ai_teddy_bear() {
     end_to_end(
         Reference {
             dir: "ai-teddy-bear",
-            stack: "ai-teddy-bear",
+            stack: "ai-teddy-bear/dev",
             env: Some("dev"),
             // moto: no DeleteCacheSubnetGroup, no global-table replicas, Performance
             // Insights ignored (see the module's documentation).
@@ -506,7 +507,7 @@ async fn pyairtable() {
     end_to_end(
         Reference {
             dir: "pyairtable",
-            stack: "pyairtable",
+            stack: "pyairtable/dev",
             env: Some("dev"),
             // moto: no DeleteCacheSubnetGroup, cross-region replicas of a primary with its
             // own parameter group or with a subnet group answer 500, and MSK is unusable
@@ -530,7 +531,7 @@ async fn pyairtable() {
             // address holds brackets.
             let vpcs = client
                 .describe_vpcs()
-                .filters(stack_filter("pyairtable"))
+                .filters(stack_filter("pyairtable/dev"))
                 .send()
                 .await
                 .unwrap();

@@ -200,10 +200,16 @@ pub async fn owned_count(client: &aws_sdk_ec2::Client, stack: &str) -> usize {
 }
 
 pub fn state_list(moto: &Moto, dir: &Path) -> Vec<serde_json::Value> {
-    let out = terrane(
-        Some(moto),
-        &["state", "list", dir.to_str().unwrap(), "--json"],
-    );
+    state_list_of_env(moto, dir, None)
+}
+
+/// `state list --json` of one environment of the stack (each is a stack of its own).
+pub fn state_list_of_env(moto: &Moto, dir: &Path, env: Option<&str>) -> Vec<serde_json::Value> {
+    let mut args = vec!["state", "list", dir.to_str().unwrap(), "--json"];
+    if let Some(env) = env {
+        args.extend(["--env", env]);
+    }
+    let out = terrane(Some(moto), &args);
     expect_code(&out, 0);
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("state list --json: {e}\n{}", text(&out)))

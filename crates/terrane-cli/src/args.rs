@@ -24,9 +24,6 @@ pub struct StackArgs {
     /// The stack directory (holding stack.yaml).
     #[arg(default_value = ".")]
     pub stack: PathBuf,
-    /// Environment: reads env/<ENV>.yaml of the stack for variable values.
-    #[arg(long = "env", short = 'e')]
-    pub env: Option<String>,
     /// Set a variable, overriding the environment file and defaults (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
@@ -36,6 +33,11 @@ pub struct StackArgs {
 
 #[derive(Args, Clone)]
 pub struct StateArgs {
+    /// Environment: reads env/<ENV>.yaml of the stack for variable values. Each
+    /// environment is a stack of its own in state and in the `terrane:stack` tag
+    /// (`NAME/ENV`), so state commands take it too.
+    #[arg(long = "env", short = 'e', global = true)]
+    pub env: Option<String>,
     /// State database; defaults to <stack>/.terrane/state.db.
     #[arg(long = "state", env = "TERRANE_STATE", global = true)]
     pub state: Option<PathBuf>,
@@ -111,8 +113,6 @@ pub enum Command {
         /// A stack directory, or a plan file saved with `plan --out`.
         #[arg(default_value = ".")]
         target: PathBuf,
-        #[arg(long = "env", short = 'e')]
-        env: Option<String>,
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
         #[command(flatten)]

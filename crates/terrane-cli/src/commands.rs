@@ -61,7 +61,6 @@ async fn run_command(cli: Cli) -> Result<u8> {
         } => plan(&stack, detailed_exitcode, json, out.as_deref(), destroy).await,
         Command::Apply {
             target,
-            env,
             vars,
             state,
             auto_approve,
@@ -74,7 +73,6 @@ async fn run_command(cli: Cli) -> Result<u8> {
             } else {
                 let args = StackArgs {
                     stack: target,
-                    env,
                     vars,
                     state,
                 };
@@ -142,7 +140,7 @@ async fn run_command(cli: Cli) -> Result<u8> {
 
 fn load_options(args: &StackArgs) -> LoadOptions<'static> {
     LoadOptions {
-        env: args.env.clone(),
+        env: args.state.env.clone(),
         vars: args.vars.clone(),
         ..LoadOptions::default()
     }
@@ -278,7 +276,7 @@ pub async fn open_session(
     stack_name: &str,
 ) -> Result<Session> {
     let (_, from_stack) =
-        terrane_stack::stack_header(stack_dir).map_err(terrane_core::Diagnostics::from)?;
+        terrane_stack::stack_header(stack_dir, None).map_err(terrane_core::Diagnostics::from)?;
     let spec = crate::session::backend_of(state, from_stack.as_deref())?;
     crate::session::open(&spec, &state_path(stack_dir, state), stack_name).await
 }
@@ -380,7 +378,7 @@ async fn plan(
         let saved = SavedPlan {
             format: PLAN_FORMAT.into(),
             stack_dir: std::path::absolute(&args.stack)?,
-            env: args.env.clone(),
+            env: args.state.env.clone(),
             vars: args
                 .vars
                 .iter()
@@ -453,9 +451,9 @@ async fn apply_saved(
     }
     let args = StackArgs {
         stack: saved.stack_dir.clone(),
-        env: saved.env.clone(),
         vars: saved.vars.clone(),
         state: StateArgs {
+            env: saved.env.clone(),
             state: state.state.or(saved.state.clone()),
             lock_timeout: state.lock_timeout,
             backend: state.backend.or(saved.backend.clone()),
@@ -751,15 +749,37 @@ async fn output(args: &StackArgs, name: Option<&str>, json: bool) -> Result<u8> 
 }
 
 pub async fn open_stack_state(stack: &Path, state: &StateArgs) -> Result<Session> {
-    let (name, from_stack) =
-        terrane_stack::stack_header(stack).map_err(terrane_core::Diagnostics::from)?;
+    let (name, from_stack) = terrane_stack::stack_header(stack, state.env.as_deref())
+        .map_err(terrane_core::Diagnostics::from)?;
     let spec = crate::session::backend_of(state, from_stack.as_deref())?;
     let path = state_path(stack, state);
-    if spec == crate::session::BackendSpec::Sqlite && !path.exists() {
-        bail!(
-            "no state at {}: nothing has been applied for this stack yet",
-            path.display()
-        );
+    if spec == crate::session::BackendSpec::Sqlite {
+        if !path.exists() {
+            bail!(
+                "no state at {}: nothing has been applied for this stack yet",
+                path.display()
+            );
+        }
+        // Each environment is a stack of its own: name the ones held here rather than
+        // answer for a stack nothing was applied to.
+        let store = terrane_state::StateStore::open(&path)?;
+        if store.find_stack(&name)?.is_none() {
+            let held = store.stack_names()?;
+            let envs: Vec<&String> = held
+                .iter()
+                .filter(|h| h.starts_with(&format!("{name}/")))
+                .collect();
+            if !envs.is_empty() {
+                bail!(
+                    "{} holds no stack `{name}`, but holds {}: pass --env",
+                    path.display(),
+                    envs.iter()
+                        .map(|e| format!("`{e}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
     }
     crate::session::open(&spec, &path, &name).await
 }

@@ -14,7 +14,7 @@ pub mod syntax;
 pub use eval::{AttrLookup, Reference};
 pub use graph::StackGraph;
 pub use stack::{
-    LoadOptions, OutputSpec, ResourceInstance, Stack, load_stack, stack_header, stack_name,
+    LoadOptions, OutputSpec, ResourceInstance, Stack, load_stack, qualified_name, stack_header,
 };
 pub use syntax::json_schema;
 

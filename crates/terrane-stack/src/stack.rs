@@ -191,19 +191,22 @@ pub fn parse_yaml_str<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// The stack's name and state backend, without resolving variables (for state commands).
-pub fn stack_header(dir: &Path) -> Result<(String, Option<String>), Diagnostic> {
+/// The stack's name (qualified by `env`, see [`qualified_name`]) and state backend,
+/// without resolving variables (for state commands).
+pub fn stack_header(dir: &Path, env: Option<&str>) -> Result<(String, Option<String>), Diagnostic> {
     let root: StackFile = parse_yaml(&dir.join(STACK_FILE))?;
-    Ok((
-        root.stack.unwrap_or_else(|| default_name(dir)),
-        root.backend,
-    ))
+    let name = root.stack.unwrap_or_else(|| default_name(dir));
+    Ok((qualified_name(&name, env), root.backend))
 }
 
-/// The stack's name alone, without resolving variables (for state commands).
-pub fn stack_name(dir: &Path) -> Result<String, Diagnostic> {
-    let root: StackFile = parse_yaml(&dir.join(STACK_FILE))?;
-    Ok(root.stack.unwrap_or_else(|| default_name(dir)))
+/// The name a stack is known by in state and in its resources' `terrane:stack` tag: each
+/// environment of one stack directory (`--env dev`, `--env prod`) is a stack of its own,
+/// `name/env`, so applying one never plans to replace the other's resources.
+pub fn qualified_name(name: &str, env: Option<&str>) -> String {
+    match env {
+        Some(env) => format!("{name}/{env}"),
+        None => name.to_string(),
+    }
 }
 
 fn default_name(dir: &Path) -> String {
@@ -225,7 +228,10 @@ pub fn load_stack(dir: &Path, opts: &LoadOptions<'_>) -> Result<Stack, Diagnosti
     }
     let root: StackFile = parse_yaml(&root_path)?;
     let root_file: Arc<Path> = Arc::from(root_path.as_path());
-    let name = root.stack.clone().unwrap_or_else(|| default_name(dir));
+    let name = qualified_name(
+        &root.stack.clone().unwrap_or_else(|| default_name(dir)),
+        opts.env.as_deref(),
+    );
     let mut builder = Builder {
         stack: Stack {
             name,

@@ -331,6 +331,15 @@ impl StateStore {
         )?)
     }
 
+    /// The names of every stack this store holds, sorted.
+    pub fn stack_names(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT name FROM stacks ORDER BY name")?;
+        let names = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<std::result::Result<Vec<String>, _>>()?;
+        Ok(names)
+    }
+
     /// An existing stack's row, without creating one.
     pub fn find_stack(&self, name: &str) -> Result<Option<StackRecord>> {
         Ok(self
