@@ -43,6 +43,15 @@ fn print_api_stats() {
     for ((service, operation, region), n) in calls {
         eprintln!("  {service} {operation} {region}: {n}");
     }
+    // The buckets that made a call wait or met throttling, unindented so that the call
+    // lines above stay the only indented ones (scripts read them).
+    let limits = clients.rate_limits().to_string();
+    for (i, line) in limits.lines().enumerate() {
+        match i {
+            0 => eprintln!("{line}"),
+            _ => eprintln!("- {}", line.trim_start()),
+        }
+    }
 }
 
 async fn run_command(cli: Cli) -> Result<u8> {
