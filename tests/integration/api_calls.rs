@@ -70,3 +70,72 @@ async fn plan_and_drift_of_an_unchanged_300_resource_stack_make_few_calls() {
         );
     }
 }
+
+/// `terrane plan` says how many calls its apply will make: each step at the average that
+/// earlier applies measured for its type and operation (journalled per operation).
+#[tokio::test]
+async fn a_plan_states_the_calls_its_apply_will_make() {
+    let moto = Moto::start();
+    let work = Workdir::copy_of("stacks/examples/minimal");
+    let dir = work.path().to_str().unwrap();
+    let estimate = |moto: &Moto| {
+        let out = terrane(Some(moto), &["plan", dir, "--json"]);
+        expect_code(&out, 0);
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        plan["api_calls"].clone()
+    };
+    let total = |out: &std::process::Output| -> u64 { calls(&stderr(out)).values().sum() };
+
+    // Nothing measured yet: five creates at the assumed cost.
+    let first = estimate(&moto);
+    assert_eq!(first["measured_steps"], 0, "{first}");
+    assert_eq!(first["assumed_steps"], 5, "{first}");
+    let out = terrane(
+        Some(&moto),
+        &["apply", dir, "--auto-approve", "--api-stats"],
+    );
+    expect_code(&out, 0);
+
+    // Each operation's calls are journalled.
+    let out = terrane(Some(&moto), &["state", "journal", dir, "--json"]);
+    expect_code(&out, 0);
+    let journal: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(journal.len(), 5);
+    let journalled: u64 = journal
+        .iter()
+        .map(|e| e["api_calls"].as_u64().expect("measured"))
+        .sum();
+    assert!(journalled >= 5, "{journal:?}");
+
+    // Destroyed and planned again: the same five creates, now at their measured cost,
+    // which is what the apply then makes beyond the refresh its plan also makes.
+    expect_code(
+        &terrane(Some(&moto), &["destroy", dir, "--auto-approve"]),
+        0,
+    );
+    let again = estimate(&moto);
+    assert_eq!(again["measured_steps"], 5, "{again}");
+    assert_eq!(again["assumed_steps"], 0, "{again}");
+    assert_eq!(again["total"].as_u64(), Some(journalled), "{again}");
+    let planned = terrane(Some(&moto), &["plan", dir, "--api-stats"]);
+    expect_code(&planned, 0);
+    assert!(
+        stdout(&planned).contains(&format!(
+            "Applying it should make about {journalled} AWS API calls (as earlier applies measured)"
+        )),
+        "{}",
+        text(&planned)
+    );
+    let applied = terrane(
+        Some(&moto),
+        &["apply", dir, "--auto-approve", "--api-stats"],
+    );
+    expect_code(&applied, 0);
+    assert_eq!(
+        total(&applied) - total(&planned),
+        journalled,
+        "apply: {:?}\nplan: {:?}",
+        calls(&stderr(&applied)),
+        calls(&stderr(&planned))
+    );
+}

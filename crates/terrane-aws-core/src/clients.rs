@@ -313,6 +313,7 @@ impl Intercept for ApiCalls {
             .unwrap_or_else(|e| e.into_inner())
             .entry(key)
             .or_default() += 1;
+        terrane_provider::metering::count_call();
         Ok(())
     }
 

@@ -342,14 +342,20 @@ async fn prepare(
             }),
     };
     match result {
-        Ok((recorded, observed, plan)) => Ok(Prepared {
-            loaded: Some(loaded),
-            state,
-            stack_rec,
-            recorded,
-            observed,
-            plan,
-        }),
+        Ok((recorded, observed, mut plan)) => {
+            let costs = state.store.operation_costs()?;
+            plan.api_calls = Some(terrane_plan::estimate_api_calls(&plan, &|t, op| {
+                costs.get(&(t.to_string(), op.to_string())).map(|c| c.0)
+            }));
+            Ok(Prepared {
+                loaded: Some(loaded),
+                state,
+                stack_rec,
+                recorded,
+                observed,
+                plan,
+            })
+        }
         Err(e) => {
             if lock_for.is_some() {
                 let _ = state.release().await;

@@ -195,5 +195,16 @@ pub fn plan(p: &Plan, color: bool) -> String {
         "Plan: {} to create, {} to update, {} to replace, {} to delete, {} unchanged.\n",
         s.create, s.update, s.replace, s.delete, s.unchanged
     ));
+    if let Some(c) = p.api_calls {
+        let basis = match (c.measured_steps, c.assumed_steps) {
+            (_, 0) => "as earlier applies measured".to_string(),
+            (0, _) => "assumed: no earlier apply measured these operations".to_string(),
+            (m, a) => format!("{m} steps as earlier applies measured, {a} assumed"),
+        };
+        out.push_str(&format!(
+            "Applying it should make about {} AWS API calls ({basis}).\n",
+            c.total
+        ));
+    }
     out
 }

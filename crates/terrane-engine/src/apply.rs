@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -103,6 +103,8 @@ type StepFuture<'a> = Pin<Box<dyn Future<Output = (usize, Result<Done, ProviderE
 struct Prepared {
     journal_id: i64,
     inputs: BTreeMap<String, Value>,
+    /// The AWS API calls the operation made so far (see `terrane_provider::metering`).
+    meter: Arc<AtomicU64>,
 }
 
 /// Applies `plan`. `loaded` is the stack (None when destroying a stack that no longer loads).
@@ -230,13 +232,14 @@ pub async fn apply(
             }
             Err(e) => {
                 let message = e.to_string();
-                state.journal_outcome(
+                state.journal_outcome_measured(
                     stack_rec,
                     run_id,
                     p.journal_id,
                     "failed",
                     None,
                     Some(&message),
+                    Some(p.meter.load(Ordering::Relaxed)),
                     RecordChange::None,
                 )?;
                 StepOutcome::Failed(message)
@@ -462,7 +465,16 @@ fn start_step<'a>(
             }
         }),
     };
-    Ok((Prepared { journal_id, inputs }, fut))
+    let meter = Arc::new(AtomicU64::new(0));
+    let fut: ProviderCall<'a> = Box::pin(terrane_provider::metering::metered(meter.clone(), fut));
+    Ok((
+        Prepared {
+            journal_id,
+            inputs,
+            meter,
+        },
+        fut,
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -493,13 +505,14 @@ fn record_success(
                 } else {
                     RecordChange::Remove(&change.address)
                 };
-            state.journal_outcome(
+            state.journal_outcome_measured(
                 stack_rec,
                 run_id,
                 p.journal_id,
                 "succeeded",
                 change.cloud_id.as_deref(),
                 None,
+                Some(p.meter.load(Ordering::Relaxed)),
                 record,
             )?;
             if !matches!(change.action, terrane_plan::Action::Replace) {
@@ -522,13 +535,14 @@ fn record_success(
         attributes: to_json(&attributes),
         dependencies: change.depends_on.clone(),
     };
-    state.journal_outcome(
+    state.journal_outcome_measured(
         stack_rec,
         run_id,
         p.journal_id,
         "succeeded",
         Some(&id),
         None,
+        Some(p.meter.load(Ordering::Relaxed)),
         RecordChange::Put(&record),
     )?;
     if let Some(schema) = registry.schema(&change.type_name) {
@@ -560,13 +574,14 @@ fn create_failed(
     let message = error.to_string();
     match left {
         Ok(None) => {
-            state.journal_outcome(
+            state.journal_outcome_measured(
                 stack_rec,
                 run_id,
                 p.journal_id,
                 "failed",
                 None,
                 Some(&message),
+                Some(p.meter.load(Ordering::Relaxed)),
                 RecordChange::None,
             )?;
             Ok(StepOutcome::Failed(message))
@@ -594,13 +609,14 @@ fn create_failed(
                     .collect(),
                 dependencies: change.depends_on.clone(),
             };
-            state.journal_outcome(
+            state.journal_outcome_measured(
                 stack_rec,
                 run_id,
                 p.journal_id,
                 "adopted",
                 Some(&id),
                 Some(&message),
+                Some(p.meter.load(Ordering::Relaxed)),
                 RecordChange::Put(&record),
             )?;
             Ok(StepOutcome::Failed(format!(

@@ -258,6 +258,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, Diagnostics> {
     let mut plan = Plan {
         stack: stack.name.clone(),
         changes,
+        api_calls: None,
     };
     if let Err(d) = untangle_steps(&mut plan) {
         diags.push(d);

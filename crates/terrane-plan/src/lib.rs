@@ -122,6 +122,64 @@ pub struct Plan {
     pub stack: String,
     /// Every resource of the stack or of state, in dependency order, no-ops included.
     pub changes: Vec<ResourceChange>,
+    /// How many AWS API calls applying it should make (see [`estimate_api_calls`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_calls: Option<CallEstimate>,
+}
+
+/// The AWS API calls an apply should make: its steps' calls, each the average that earlier
+/// applies measured for its resource type and operation, or an assumed figure where there
+/// is no history. Reads of the refresh before it, and waiters' polls beyond what was
+/// measured, are not in it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct CallEstimate {
+    pub total: u64,
+    /// Steps whose cost comes from earlier applies.
+    pub measured_steps: usize,
+    /// Steps with no history, counted at the assumed cost of their operation.
+    pub assumed_steps: usize,
+}
+
+/// Assumed calls of an operation nothing has measured yet: a create (the create call, a
+/// read back), an update (one change, a read back), a delete (the call, a confirmation).
+pub const ASSUMED_CALLS: [(StepKind, u64); 3] = [
+    (StepKind::Create, 2),
+    (StepKind::Update, 2),
+    (StepKind::Delete, 2),
+];
+
+/// Sums the expected calls of every step of `plan`; `measured(type, operation)` gives the
+/// average earlier applies made (operation: `create`, `update` or `delete`).
+pub fn estimate_api_calls(
+    plan: &Plan,
+    measured: &dyn Fn(&str, &str) -> Option<f64>,
+) -> CallEstimate {
+    let mut estimate = CallEstimate::default();
+    let mut total = 0.0;
+    for step in steps(plan) {
+        let change = &plan.changes[step.change];
+        let (type_name, operation) = match step.kind {
+            StepKind::Create => (change.type_name.as_str(), "create"),
+            StepKind::Update => (change.type_name.as_str(), "update"),
+            StepKind::Delete => (change.existing_placement().0, "delete"),
+        };
+        match measured(type_name, operation) {
+            Some(avg) => {
+                total += avg;
+                estimate.measured_steps += 1;
+            }
+            None => {
+                let assumed = ASSUMED_CALLS
+                    .iter()
+                    .find(|(k, _)| *k == step.kind)
+                    .map_or(2, |(_, n)| *n);
+                total += assumed as f64;
+                estimate.assumed_steps += 1;
+            }
+        }
+    }
+    estimate.total = total.round() as u64;
+    estimate
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -238,5 +296,6 @@ pub fn destroy_plan(
     diags.into_result(Plan {
         stack: stack_name.to_string(),
         changes,
+        api_calls: None,
     })
 }

@@ -11,6 +11,8 @@
 //!
 //! This crate knows nothing of AWS or of any SDK.
 
+pub mod metering;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -22,6 +22,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_drift.sql",
         include_str!("../../../state-schema/0002_drift.sql"),
     ),
+    (
+        "0003_api_calls.sql",
+        include_str!("../../../state-schema/0003_api_calls.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +185,8 @@ pub struct JournalEntry {
     /// None while in flight or when the process died; then succeeded, failed, adopted or abandoned.
     pub outcome: Option<String>,
     pub error: Option<String>,
+    /// AWS API calls the operation made (retries count once), when it was measured.
+    pub api_calls: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -331,6 +337,24 @@ impl StateStore {
         )?)
     }
 
+    /// The average number of AWS API calls of each (resource type, operation) that
+    /// succeeded in this store, with how many operations the average is of.
+    pub fn operation_costs(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(String, String), (f64, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT type, operation, avg(api_calls), count(*) FROM journal
+             WHERE outcome = 'succeeded' AND api_calls IS NOT NULL GROUP BY type, operation",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                (r.get::<_, f64>(2)?, r.get::<_, i64>(3)? as u64),
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<std::collections::BTreeMap<_, _>>>()?)
+    }
+
     /// The names of every stack this store holds, sorted.
     pub fn stack_names(&self) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare("SELECT name FROM stacks ORDER BY name")?;
@@ -460,12 +484,30 @@ impl StateStore {
         error: Option<&str>,
         change: RecordChange<'_>,
     ) -> Result<()> {
+        self.journal_outcome_measured(
+            stack, run_id, journal_id, outcome, cloud_id, error, None, change,
+        )
+    }
+
+    /// [`Self::journal_outcome`], with the number of API calls the operation made.
+    #[allow(clippy::too_many_arguments)]
+    pub fn journal_outcome_measured(
+        &mut self,
+        stack: &StackRecord,
+        run_id: i64,
+        journal_id: i64,
+        outcome: &str,
+        cloud_id: Option<&str>,
+        error: Option<&str>,
+        api_calls: Option<u64>,
+        change: RecordChange<'_>,
+    ) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
-            "UPDATE journal SET outcome = ?2, cloud_id = coalesce(?3, cloud_id), error = ?4, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-            params![journal_id, outcome, cloud_id, error],
+            "UPDATE journal SET outcome = ?2, cloud_id = coalesce(?3, cloud_id), error = ?4, api_calls = coalesce(?5, api_calls), finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+            params![journal_id, outcome, cloud_id, error, api_calls.map(|n| n as i64)],
         )?;
         apply_change(&tx, stack, run_id, change)?;
         tx.commit()?;
@@ -770,7 +812,7 @@ impl StateStore {
     /// Every journalled operation of the stack, oldest first.
     pub fn journal(&self, stack: &StackRecord) -> Result<Vec<JournalEntry>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, run_id, address, type, region, operation, cloud_id, started_at, finished_at, outcome, error
+            "SELECT id, run_id, address, type, region, operation, cloud_id, started_at, finished_at, outcome, error, api_calls
              FROM journal WHERE stack_id = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map(params![stack.id], |r| {
@@ -786,6 +828,7 @@ impl StateStore {
                 finished_at: r.get(8)?,
                 outcome: r.get(9)?,
                 error: r.get(10)?,
+                api_calls: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

@@ -27,7 +27,7 @@ fn a_new_store_is_private_migrated_and_round_trips_records() {
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.schema_version().unwrap(), 3);
     let stack = s.stack("demo").unwrap();
     let run = s.begin_run(&stack, "apply").unwrap();
     let j = s
@@ -123,7 +123,7 @@ fn a_store_written_by_schema_version_1_is_migrated_with_its_records() {
         .unwrap();
     }
     let mut s = StateStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.schema_version().unwrap(), 3);
     let stack = s.stack("old").unwrap();
     assert_eq!(stack.secret_salt, "salt");
     let rs = s.resources(&stack).unwrap();
