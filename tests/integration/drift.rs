@@ -387,3 +387,52 @@ async fn a_two_region_stack_drifting_in_every_way_is_reported_restored_and_resol
         "{history:#?}"
     );
 }
+
+/// IAM is global: its search answers the same roles in every region the stack uses, and a
+/// role left with the stack's tags is one unmanaged finding, not one per region.
+#[tokio::test]
+async fn an_unmanaged_resource_of_a_global_service_is_reported_once() {
+    let moto = Moto::start();
+    let work = Workdir::copy_of("tests/stacks/thirty");
+    let role = |name: &str, region: &str| {
+        format!(
+            "  {name}:\n    type: aws.iam.role\n    region: {region}\n    properties:\n      name: {name}\n      assume_role_policy:\n        Version: \"2012-10-17\"\n        Statement:\n          - Effect: Allow\n            Principal: {{ Service: ec2.amazonaws.com }}\n            Action: sts:AssumeRole\n"
+        )
+    };
+    work.write(
+        "stack.yaml",
+        &format!(
+            "stack: global\nregion: us-east-1\nresources:\n{}{}",
+            role("us_role", "us-east-1"),
+            role("eu_role", "eu-west-1")
+        ),
+    );
+    let dir = work.path().to_str().unwrap();
+    expect_code(&terrane(Some(&moto), &["apply", dir, "--auto-approve"]), 0);
+    drift_json(&moto, dir, 0);
+
+    aws_sdk_iam::Client::new(&moto.sdk_config("us-east-1").await)
+        .create_role()
+        .role_name("stray")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("terrane:stack")
+                .value("global")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let report = drift_json(&moto, dir, 2);
+    let unmanaged: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "unmanaged")
+        .collect();
+    assert_eq!(unmanaged.len(), 1, "{report:#}");
+    assert_eq!(unmanaged[0]["type"], "aws.iam.role");
+}

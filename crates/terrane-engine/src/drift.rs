@@ -104,11 +104,14 @@ pub async fn detect(
         .iter()
         .map(|r| (r.type_name.as_str(), r.cloud_id.as_str()))
         .collect();
+    // And the same unmanaged resource of a global service is reported once, not once per region.
+    let mut unmanaged_seen: BTreeSet<(String, String)> = BTreeSet::new();
     for (checked, findings, not_checked) in parts {
         report.checked += checked;
         report.findings.extend(findings.into_iter().filter(|f| {
             f.kind != DriftKind::Unmanaged
-                || !recorded_ids.contains(&(f.type_name.as_str(), f.cloud_id.as_str()))
+                || (!recorded_ids.contains(&(f.type_name.as_str(), f.cloud_id.as_str()))
+                    && unmanaged_seen.insert((f.type_name.clone(), f.cloud_id.clone())))
         }));
         report.not_checked.extend(not_checked);
     }
