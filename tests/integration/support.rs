@@ -214,3 +214,9 @@ pub fn state_list_of_env(moto: &Moto, dir: &Path, env: Option<&str>) -> Vec<serd
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("state list --json: {e}\n{}", text(&out)))
 }
+
+/// An address as AWS holds it in the `terrane:address` tag of a service other than EC2:
+/// characters most services refuse in tag values (brackets, quotes) are encoded.
+pub fn owned_address(address: &str) -> String {
+    terrane_aws_core::tags::encode_tag_value(terrane_core::OWNERSHIP_TAG_ADDRESS, address)
+}

@@ -321,7 +321,7 @@ async fn zone_cdn_and_regional_tables_apply_update_replace_and_destroy() {
         assert_eq!(tags["Name"], format!("sessions-{region}"));
         assert_eq!(
             tags["terrane:address"],
-            format!("module.regional[\"{region}\"].sessions")
+            owned_address(&format!("module.regional[\"{region}\"].sessions"))
         );
         table_ids.insert(region, t.table_arn().unwrap().to_string());
     }

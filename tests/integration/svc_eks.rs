@@ -215,7 +215,7 @@ async fn eks_clusters_and_node_groups_in_two_regions() {
         assert_eq!(tags["terrane:stack"], STACK);
         assert_eq!(
             tags["terrane:address"],
-            format!("module.region[\"{region}\"].cluster")
+            owned_address(&format!("module.region[\"{region}\"].cluster"))
         );
         cluster_created.insert(region, c.created_at().cloned().unwrap());
 
@@ -253,7 +253,7 @@ async fn eks_clusters_and_node_groups_in_two_regions() {
         assert_eq!(gtags["terrane:stack"], STACK);
         assert_eq!(
             gtags["terrane:address"],
-            format!("module.region[\"{region}\"].workers")
+            owned_address(&format!("module.region[\"{region}\"].workers"))
         );
         node_group_arns.insert(region, g.nodegroup_arn().unwrap().to_string());
     }

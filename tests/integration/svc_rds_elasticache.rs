@@ -215,7 +215,7 @@ async fn postgres_and_redis_in_two_regions_with_a_cross_region_replica() {
         assert_eq!(tags["terrane:stack"], STACK);
         assert_eq!(
             tags["terrane:address"],
-            format!("module.region[\"{region}\"].db")
+            owned_address(&format!("module.region[\"{region}\"].db"))
         );
         assert_eq!(tags["Name"], format!("app-db-{region}"));
         assert_eq!(tags["project"], "terrane-tests", "default tags");

@@ -47,14 +47,14 @@ pub(crate) fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-/// Tags as an attribute value, without AWS's own `aws:` tags.
+/// Tags read from AWS as an attribute value, without AWS's own `aws:` tags (ownership tag
+/// values decoded; they are sent encoded, see `aws_tags_from_inputs`).
 pub(crate) fn tags_value(tags: Option<&HashMap<String, String>>) -> Value {
-    Value::Map(
+    terrane_aws_core::tags::decoded_tags_value(
         tags.into_iter()
             .flatten()
             .filter(|(k, _)| !k.starts_with("aws:"))
-            .map(|(k, v)| (k.clone(), Value::string(v)))
-            .collect(),
+            .map(|(k, v)| (k.as_str(), v.as_str())),
     )
 }
 
@@ -66,10 +66,10 @@ pub(crate) async fn sync_tags(
     inputs: &Attributes,
     prior: &Attributes,
 ) -> Result<(), ProviderError> {
-    let want: BTreeMap<String, String> = terrane_aws_core::tags::tags_from_inputs(inputs)
+    let want: BTreeMap<String, String> = terrane_aws_core::tags::aws_tags_from_inputs(inputs)
         .into_iter()
         .collect();
-    let have: BTreeMap<String, String> = terrane_aws_core::tags::tags_from_inputs(prior)
+    let have: BTreeMap<String, String> = terrane_aws_core::tags::aws_tags_from_inputs(prior)
         .into_iter()
         .collect();
     let removed: Vec<String> = have

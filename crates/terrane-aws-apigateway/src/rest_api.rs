@@ -214,7 +214,7 @@ impl ResourceType for RestApi {
     async fn create(&self, req: CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
         let inputs = req.inputs;
         let client = self.client(req.region);
-        let tags = terrane_aws_core::tags::tags_from_inputs(inputs);
+        let tags = terrane_aws_core::tags::aws_tags_from_inputs(inputs);
         let binary = input_strings(inputs, "binary_media_types");
         let out = client
             .create_rest_api()

@@ -219,7 +219,7 @@ impl ResourceType for Stage {
         let api = require_str(inputs, "rest_api_id")?;
         let name = require_str(inputs, "stage_name")?;
         let deployment = self.deploy(&client, &api, inputs).await?;
-        let tags: HashMap<String, String> = terrane_aws_core::tags::tags_from_inputs(inputs)
+        let tags: HashMap<String, String> = terrane_aws_core::tags::aws_tags_from_inputs(inputs)
             .into_iter()
             .collect();
         client

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 pub use terrane_aws_core::AwsClients;
-use terrane_aws_core::tags::{tags_from_inputs, tags_value};
+use terrane_aws_core::tags::{aws_tags_from_inputs, decoded_tags_value};
 use terrane_aws_core::{AwsError, api_error};
 use terrane_core::Value;
 use terrane_provider::{Attributes, ProviderError, Registry};
@@ -41,7 +41,7 @@ pub(crate) const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
 /// The `tags` input as Backup takes them; `None` when empty.
 pub(crate) fn sdk_tags(inputs: &Attributes) -> Option<HashMap<String, String>> {
-    let tags: HashMap<String, String> = tags_from_inputs(inputs).into_iter().collect();
+    let tags: HashMap<String, String> = aws_tags_from_inputs(inputs).into_iter().collect();
     (!tags.is_empty()).then_some(tags)
 }
 
@@ -65,7 +65,7 @@ async fn list_tags(
                     all.insert(k.clone(), v.clone());
                 }
             }
-            Ok(Some(tags_value(
+            Ok(Some(decoded_tags_value(
                 all.iter()
                     .filter(|(k, _)| !k.starts_with("aws:"))
                     .map(|(k, v)| (k.as_str(), v.as_str())),
@@ -114,8 +114,8 @@ pub(crate) async fn sync_tags(
     inputs: &Attributes,
     prior: &Attributes,
 ) -> Result<(), ProviderError> {
-    let want: BTreeMap<String, String> = tags_from_inputs(inputs).into_iter().collect();
-    let have: BTreeMap<String, String> = tags_from_inputs(prior).into_iter().collect();
+    let want: BTreeMap<String, String> = aws_tags_from_inputs(inputs).into_iter().collect();
+    let have: BTreeMap<String, String> = aws_tags_from_inputs(prior).into_iter().collect();
     let removed: Vec<String> = have
         .keys()
         .filter(|k| !want.contains_key(*k))

@@ -798,14 +798,13 @@ impl Distribution {
             .send()
             .await
             .map_err(api_error("ListTagsForResource"))?;
-        Ok(Value::Map(
+        Ok(terrane_aws_core::tags::decoded_tags_value(
             out.tags()
                 .map(|t| t.items())
                 .unwrap_or_default()
                 .iter()
                 .filter(|t| !t.key().starts_with("aws:"))
-                .map(|t| (t.key().to_string(), Value::string(t.value().unwrap_or(""))))
-                .collect(),
+                .map(|t| (t.key(), t.value().unwrap_or(""))),
         ))
     }
 

@@ -56,9 +56,10 @@ pub(crate) fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, Provi
     r.map_err(|e| ProviderError::Invalid(e.to_string()))
 }
 
-/// Tags keyed by name, from the `tags` input.
+/// Tags keyed by name, from the `tags` input, as sent to AWS (ownership tag values encoded
+/// into the characters CloudFront allows).
 pub(crate) fn tag_map(inputs: &Attributes) -> BTreeMap<String, String> {
-    terrane_aws_core::tags::tags_from_inputs(inputs)
+    terrane_aws_core::tags::aws_tags_from_inputs(inputs)
         .into_iter()
         .collect()
 }

@@ -45,9 +45,10 @@ pub(crate) fn logs_client(clients: &AwsClients, region: &str) -> aws_sdk_cloudwa
     })
 }
 
-/// Tags keyed by name, from the `tags` input (or attribute).
+/// Tags keyed by name, from the `tags` input (or attribute), as sent to AWS (ownership tag
+/// values encoded into the characters CloudWatch and CloudWatch Logs allow).
 pub(crate) fn tag_map(attrs: &Attributes) -> BTreeMap<String, String> {
-    terrane_aws_core::tags::tags_from_inputs(attrs)
+    terrane_aws_core::tags::aws_tags_from_inputs(attrs)
         .into_iter()
         .collect()
 }
@@ -72,9 +73,10 @@ pub(crate) fn tag_changes(
     (set, removed)
 }
 
-/// Tags as an attribute value, without AWS's own `aws:` tags.
+/// Tags read from AWS as an attribute value, without AWS's own `aws:` tags (ownership tag
+/// values decoded).
 pub(crate) fn tags_value<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
-    terrane_aws_core::tags::tags_value(pairs.filter(|(k, _)| !k.starts_with("aws:")))
+    terrane_aws_core::tags::decoded_tags_value(pairs.filter(|(k, _)| !k.starts_with("aws:")))
 }
 
 /// A JSON document written as JSON text in the stack, parsed into data, so that it

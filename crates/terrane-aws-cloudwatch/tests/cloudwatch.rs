@@ -255,3 +255,57 @@ fn dashboard_body_compares_as_data() {
             .contains("data")
     );
 }
+
+/// An address whose ownership tag value has characters (`[`, `"`, space) that most AWS
+/// services refuse in tag values.
+const ODD_ADDRESS: &str = r#"thing["a b"]"#;
+
+/// The raw `terrane:address` value as AWS holds it: encoded, only allowed characters.
+fn assert_encoded_address(raw: Option<&str>) {
+    let raw = raw.expect("the address tag is on the resource");
+    assert_ne!(raw, ODD_ADDRESS, "sent as is");
+    assert!(
+        raw.chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)),
+        "not in the allowed characters: {raw}"
+    );
+}
+
+/// Observe hands the plain address back in `tags`.
+fn assert_plain_address(attrs: &Attributes) {
+    assert_eq!(
+        attrs["tags"].as_map().unwrap()[terrane_core::OWNERSHIP_TAG_ADDRESS],
+        Value::string(ODD_ADDRESS)
+    );
+}
+
+#[tokio::test]
+async fn ownership_address_is_encoded_in_log_group_tags() {
+    let moto = Moto::start();
+    let groups = LogGroup::new(moto.clients(REGION).await);
+    let inputs = attrs(&[
+        ("name", Value::string("/odd")),
+        ("tags", tags(ODD_ADDRESS, &[])),
+    ]);
+    let (id, created) = create(&groups, ODD_ADDRESS, &inputs).await;
+    assert_plain_address(&created);
+
+    let raw = aws_sdk_cloudwatchlogs::Client::new(&moto.sdk_config(REGION).await)
+        .list_tags_for_resource()
+        .resource_arn(s(&created, "arn"))
+        .send()
+        .await
+        .unwrap();
+    let tag = raw
+        .tags()
+        .and_then(|t| t.get(terrane_core::OWNERSHIP_TAG_ADDRESS))
+        .map(String::as_str);
+    assert_encoded_address(tag);
+
+    assert_plain_address(&observe(&groups, &[&id]).await[&id]);
+    assert_eq!(
+        find(&groups, STACK, Some(ODD_ADDRESS)).await,
+        vec![id.clone()]
+    );
+    delete(&groups, &id, &created).await;
+}

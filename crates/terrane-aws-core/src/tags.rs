@@ -80,13 +80,37 @@ pub fn decode_tag_value(key: &str, value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// [`tags_from_inputs`] as AWS should receive them: the ownership tags' values encoded with
+/// [`encode_tag_value`] (for services that allow only letters, digits, spaces and
+/// `_ . : / = + - @` in tag values), other tags unchanged.
+pub fn aws_tags_from_inputs(inputs: &BTreeMap<String, Value>) -> Vec<(String, String)> {
+    tags_from_inputs(inputs)
+        .into_iter()
+        .map(|(k, v)| {
+            let v = encode_tag_value(&k, &v);
+            (k, v)
+        })
+        .collect()
+}
+
+/// [`tags_value`] of tags read back from AWS, the ownership tags' values decoded with
+/// [`decode_tag_value`].
+pub fn decoded_tags_value<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
+    Value::Map(
+        pairs
+            .map(|(k, v)| (k.to_string(), Value::string(decode_tag_value(k, v))))
+            .collect(),
+    )
+}
+
 fn is_ownership_tag(key: &str) -> bool {
     key == terrane_core::OWNERSHIP_TAG_STACK || key == terrane_core::OWNERSHIP_TAG_ADDRESS
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{decode_tag_value, encode_tag_value};
+    use super::{aws_tags_from_inputs, decode_tag_value, decoded_tags_value, encode_tag_value};
+    use terrane_core::Value;
 
     #[test]
     fn ownership_tag_values_fit_the_restricted_charset() {
@@ -120,5 +144,28 @@ mod tests {
         // Other tags are the stack's own: left alone.
         assert_eq!(encode_tag_value("team", "a[b]"), "a[b]");
         assert_eq!(decode_tag_value("team", "a=5B"), "a=5B");
+    }
+
+    #[test]
+    fn inputs_encode_and_reads_decode_only_ownership_tags() {
+        let key = terrane_core::OWNERSHIP_TAG_ADDRESS;
+        let tags = Value::Map(
+            [
+                (key.to_string(), Value::string(r#"role["app"]"#)),
+                ("team".to_string(), Value::string("a[b]")),
+            ]
+            .into(),
+        );
+        let inputs = [("tags".to_string(), tags.clone())].into();
+        let sent = aws_tags_from_inputs(&inputs);
+        assert_eq!(
+            sent,
+            vec![
+                ("team".to_string(), "a[b]".to_string()),
+                (key.to_string(), "role=5B=22app=22=5D".to_string()),
+            ]
+        );
+        let read = decoded_tags_value(sent.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        assert_eq!(read, tags);
     }
 }

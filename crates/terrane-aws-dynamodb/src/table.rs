@@ -503,7 +503,8 @@ async fn read_tags(client: &aws_sdk_dynamodb::Client, arn: &str) -> Result<Value
             .map_err(api_error("ListTagsOfResource"))?;
         for t in out.tags() {
             if !t.key().starts_with("aws:") {
-                tags.insert(t.key().to_string(), Value::string(t.value()));
+                let value = terrane_aws_core::tags::decode_tag_value(t.key(), t.value());
+                tags.insert(t.key().to_string(), Value::string(value));
             }
         }
         match out.next_token() {

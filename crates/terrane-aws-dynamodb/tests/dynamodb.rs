@@ -231,3 +231,71 @@ async fn table_lifecycle() {
     assert!(find(&tables, STACK, None).await.is_empty());
     let _ = table::TYPE_NAME;
 }
+
+/// An address whose ownership tag value has characters (`[`, `"`, space) that most AWS
+/// services refuse in tag values.
+const ODD_ADDRESS: &str = r#"thing["a b"]"#;
+
+/// The raw `terrane:address` value as AWS holds it: encoded, only allowed characters.
+fn assert_encoded_address(raw: Option<&str>) {
+    let raw = raw.expect("the address tag is on the resource");
+    assert_ne!(raw, ODD_ADDRESS, "sent as is");
+    assert!(
+        raw.chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)),
+        "not in the allowed characters: {raw}"
+    );
+}
+
+/// Observe hands the plain address back in `tags`.
+fn assert_plain_address(attrs: &Attributes) {
+    assert_eq!(
+        attrs["tags"].as_map().unwrap()[terrane_core::OWNERSHIP_TAG_ADDRESS],
+        Value::string(ODD_ADDRESS)
+    );
+}
+
+#[tokio::test]
+async fn ownership_address_is_encoded_in_table_tags() {
+    let moto = Moto::start();
+    let tables = Table::new(clients(&moto).await);
+    let inputs = attrs(&[
+        ("name", Value::string("odd")),
+        ("billing_mode", Value::string("PAY_PER_REQUEST")),
+        ("hash_key", Value::string("pk")),
+        ("attributes", Value::List(vec![key_attr("pk", "S")])),
+        ("tags", tags(ODD_ADDRESS, &[])),
+    ]);
+    let address = Address::new(ODD_ADDRESS);
+    let created = tables
+        .create(CreateRequest {
+            region: REGION,
+            address: &address,
+            inputs: &inputs,
+            client_token: "token",
+        })
+        .await
+        .unwrap();
+    let id = created.id;
+    assert_plain_address(&created.attributes);
+
+    let arn = created.attributes["arn"].as_str().unwrap().to_string();
+    let raw = aws_sdk_dynamodb::Client::new(&moto.sdk_config(REGION).await)
+        .list_tags_of_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    let tag = raw
+        .tags()
+        .iter()
+        .find(|t| t.key() == terrane_core::OWNERSHIP_TAG_ADDRESS)
+        .map(|t| t.value());
+    assert_encoded_address(tag);
+
+    assert_plain_address(&observe(&tables, &[&id]).await[&id]);
+    assert_eq!(
+        find(&tables, STACK, Some(ODD_ADDRESS)).await,
+        vec![id.clone()]
+    );
+}

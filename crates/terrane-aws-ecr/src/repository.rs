@@ -12,7 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 use terrane_aws_core::inputs::{
     input_bool, input_json, input_str, is_owned, json_value, require_str, wanted,
 };
-use terrane_aws_core::tags::{tags_from_inputs, tags_value};
+use terrane_aws_core::tags::{aws_tags_from_inputs, decoded_tags_value};
 use terrane_aws_core::{AwsError, api_error, gone_is_ok};
 use terrane_core::{AttrSchema, DefaultValue, ResourceSchema, Value, ValueType};
 use terrane_provider::{
@@ -170,7 +170,7 @@ async fn complete(
     };
     a.insert(
         "tags".into(),
-        tags_value(
+        decoded_tags_value(
             tags.tags()
                 .iter()
                 .map(|t| (t.key(), t.value()))
@@ -329,7 +329,7 @@ impl ResourceType for Repository {
         let inputs = req.inputs;
         let name = require_str(inputs, "name")?;
         let client = crate::client(&self.clients, req.region);
-        let tags = tags_from_inputs(inputs)
+        let tags = aws_tags_from_inputs(inputs)
             .iter()
             .map(|(k, v)| sdk_tag(k, v))
             .collect::<Result<Vec<_>, _>>()?;
@@ -417,17 +417,9 @@ impl ResourceType for Repository {
                     .map(str::to_string)
                     .ok_or_else(|| ProviderError::api("DescribeRepositories", "no ARN"))?,
             };
-            let want: BTreeMap<String, String> = tags_from_inputs(inputs).into_iter().collect();
-            let have: BTreeMap<String, String> = req
-                .prior
-                .get("tags")
-                .and_then(Value::as_map)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let want: BTreeMap<String, String> = aws_tags_from_inputs(inputs).into_iter().collect();
+            let have: BTreeMap<String, String> =
+                aws_tags_from_inputs(req.prior).into_iter().collect();
             let removed: Vec<String> = have
                 .keys()
                 .filter(|k| !want.contains_key(*k))

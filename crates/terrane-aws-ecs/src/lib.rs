@@ -39,9 +39,10 @@ pub(crate) fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, Provi
     r.map_err(|e| ProviderError::Invalid(e.to_string()))
 }
 
-/// Tags keyed by name, from the `tags` input.
+/// Tags keyed by name, from the `tags` input, as sent to AWS (ownership tag values encoded
+/// into the characters ECS allows).
 pub(crate) fn tag_map(inputs: &Attributes) -> BTreeMap<String, String> {
-    terrane_aws_core::tags::tags_from_inputs(inputs)
+    terrane_aws_core::tags::aws_tags_from_inputs(inputs)
         .into_iter()
         .collect()
 }
@@ -56,14 +57,13 @@ pub(crate) fn sdk_tags(inputs: &Attributes) -> Option<Vec<Tag>> {
     (!tags.is_empty()).then_some(tags)
 }
 
-/// ECS tags as terrane's `tags` map (AWS-reserved `aws:` keys left out).
+/// ECS tags as terrane's `tags` map (AWS-reserved `aws:` keys left out, ownership tag
+/// values decoded).
 pub(crate) fn tags_value(tags: &[Tag]) -> Value {
-    Value::Map(
+    terrane_aws_core::tags::decoded_tags_value(
         tags.iter()
             .filter_map(|t| Some((t.key()?, t.value().unwrap_or(""))))
-            .filter(|(k, _)| !k.starts_with("aws:"))
-            .map(|(k, v)| (k.to_string(), Value::string(v)))
-            .collect(),
+            .filter(|(k, _)| !k.starts_with("aws:")),
     )
 }
 

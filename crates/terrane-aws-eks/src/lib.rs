@@ -24,7 +24,7 @@ use aws_sdk_eks::types::{Update, UpdateStatus};
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use futures::{StreamExt, TryStreamExt};
 pub use terrane_aws_core::AwsClients;
-use terrane_aws_core::tags::{tags_from_inputs, tags_value};
+use terrane_aws_core::tags::{aws_tags_from_inputs, decoded_tags_value};
 pub(crate) use terrane_aws_core::{AwsError, api_error, waiter_error};
 use terrane_core::Value;
 use terrane_provider::{Attributes, ProviderError, Registry};
@@ -156,14 +156,14 @@ pub(crate) fn ids_by_cluster(ids: &[String]) -> BTreeMap<String, BTreeSet<String
 
 /// The `tags` input as EKS takes it; `None` when there are none.
 pub(crate) fn tags_map(inputs: &Attributes) -> Option<HashMap<String, String>> {
-    let tags: HashMap<String, String> = tags_from_inputs(inputs).into_iter().collect();
+    let tags: HashMap<String, String> = aws_tags_from_inputs(inputs).into_iter().collect();
     (!tags.is_empty()).then_some(tags)
 }
 
 /// EKS tags as terrane's `tags` value. Keys under `aws:` are AWS's own: no stack can set
 /// or remove them, so they are not shown as the resource's tags.
 pub(crate) fn tags_to_value(tags: Option<&HashMap<String, String>>) -> Value {
-    tags_value(
+    decoded_tags_value(
         tags.into_iter()
             .flatten()
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -178,8 +178,8 @@ pub(crate) async fn sync_tags(
     inputs: &Attributes,
     prior: &Attributes,
 ) -> Result<(), ProviderError> {
-    let want: BTreeMap<String, String> = tags_from_inputs(inputs).into_iter().collect();
-    let have: BTreeMap<String, String> = tags_from_inputs(prior).into_iter().collect();
+    let want: BTreeMap<String, String> = aws_tags_from_inputs(inputs).into_iter().collect();
+    let have: BTreeMap<String, String> = aws_tags_from_inputs(prior).into_iter().collect();
     let removed: Vec<String> = have
         .keys()
         .filter(|k| !want.contains_key(*k))

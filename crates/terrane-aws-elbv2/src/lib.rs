@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use aws_sdk_elasticloadbalancingv2::types::Tag;
 pub use terrane_aws_core::AwsClients;
+use terrane_aws_core::tags::decode_tag_value;
 use terrane_aws_core::{AwsError, api_error};
 use terrane_core::Value;
 use terrane_provider::{Attributes, ProviderError, Registry};
@@ -102,7 +103,7 @@ async fn describe_tags(
                 .iter()
                 .filter_map(|t| Some((t.key()?, t.value().unwrap_or(""))))
                 .filter(|(k, _)| !k.starts_with("aws:"))
-                .map(|(k, v)| (k.to_string(), Value::string(v)))
+                .map(|(k, v)| (k.to_string(), Value::string(decode_tag_value(k, v))))
                 .collect();
             Some((arn.to_string(), Value::Map(tags)))
         })
@@ -142,9 +143,10 @@ pub(crate) fn create_tags(inputs: &Attributes) -> Option<Vec<Tag>> {
     (!tags.is_empty()).then_some(tags)
 }
 
-/// Tags keyed by name, from the `tags` input.
+/// Tags keyed by name, from the `tags` input, as sent to AWS (ownership tag values encoded
+/// into the characters ELBv2 allows).
 pub(crate) fn tag_map(inputs: &Attributes) -> BTreeMap<String, String> {
-    terrane_aws_core::tags::tags_from_inputs(inputs)
+    terrane_aws_core::tags::aws_tags_from_inputs(inputs)
         .into_iter()
         .collect()
 }

@@ -629,3 +629,57 @@ async fn network_load_balancer_with_tcp_targets() {
     delete_twice_and_gone(&tgs, &tg, &tg_attrs).await;
     delete_twice_and_gone(&lbs, &nlb, &nlb_attrs).await;
 }
+
+/// An address whose ownership tag value has characters (`[`, `"`, space) that most AWS
+/// services refuse in tag values.
+const ODD_ADDRESS: &str = r#"thing["a b"]"#;
+
+/// The raw `terrane:address` value as AWS holds it: encoded, only allowed characters.
+fn assert_encoded_address(raw: Option<&str>) {
+    let raw = raw.expect("the address tag is on the resource");
+    assert_ne!(raw, ODD_ADDRESS, "sent as is");
+    assert!(
+        raw.chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)),
+        "not in the allowed characters: {raw}"
+    );
+}
+
+/// Observe hands the plain address back in `tags`.
+fn assert_plain_address(attrs: &Attributes) {
+    assert_eq!(
+        attrs["tags"].as_map().unwrap()[terrane_core::OWNERSHIP_TAG_ADDRESS],
+        Value::string(ODD_ADDRESS)
+    );
+}
+
+#[tokio::test]
+async fn ownership_address_is_encoded_in_target_group_tags() {
+    let moto = Moto::start();
+    let net = network(&moto).await;
+    let tgs = TargetGroup::new(clients(&moto).await);
+    let inputs = tg_inputs("odd", ODD_ADDRESS, &net.vpc);
+    let (arn, created) = create(&tgs, ODD_ADDRESS, &inputs).await;
+    assert_plain_address(&created);
+
+    let raw = aws_sdk_elasticloadbalancingv2::Client::new(&moto.sdk_config(REGION).await)
+        .describe_tags()
+        .resource_arns(&arn)
+        .send()
+        .await
+        .unwrap();
+    let tag = raw.tag_descriptions()[0]
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(terrane_core::OWNERSHIP_TAG_ADDRESS))
+        .and_then(|t| t.value());
+    assert_encoded_address(tag);
+
+    assert_plain_address(&observe(&tgs, &[&arn]).await[&arn]);
+    assert_eq!(
+        find(&tgs, STACK, Some(ODD_ADDRESS)).await,
+        vec![arn.clone()]
+    );
+    assert!(find(&tgs, STACK, Some("thing")).await.is_empty());
+    delete(&tgs, &arn, &created).await;
+}

@@ -290,7 +290,11 @@ impl Rule {
                             Ok(out) => {
                                 for t in out.tags() {
                                     if !t.key().starts_with("aws:") {
-                                        tags.insert(t.key().to_string(), Value::string(t.value()));
+                                        let value = terrane_aws_core::tags::decode_tag_value(
+                                            t.key(),
+                                            t.value(),
+                                        );
+                                        tags.insert(t.key().to_string(), Value::string(value));
                                     }
                                 }
                             }
@@ -483,7 +487,7 @@ impl ResourceType for Rule {
                 "rule `{name}` needs a `schedule_expression` or an `event_pattern`"
             )));
         }
-        let tags: Vec<Tag> = terrane_aws_core::tags::tags_from_inputs(inputs)
+        let tags: Vec<Tag> = terrane_aws_core::tags::aws_tags_from_inputs(inputs)
             .into_iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect::<Result<_, _>>()
@@ -530,12 +534,13 @@ impl ResourceType for Rule {
                     .ok_or_else(|| ProviderError::api("ListRules", "no ARN returned"))?,
             };
             let want: HashMap<String, String> =
-                terrane_aws_core::tags::tags_from_inputs(req.inputs)
+                terrane_aws_core::tags::aws_tags_from_inputs(req.inputs)
                     .into_iter()
                     .collect();
-            let have: HashMap<String, String> = terrane_aws_core::tags::tags_from_inputs(req.prior)
-                .into_iter()
-                .collect();
+            let have: HashMap<String, String> =
+                terrane_aws_core::tags::aws_tags_from_inputs(req.prior)
+                    .into_iter()
+                    .collect();
             let removed: Vec<String> = have
                 .keys()
                 .filter(|k| !want.contains_key(*k))

@@ -14,7 +14,7 @@ use futures::{StreamExt, TryStreamExt};
 use terrane_aws_core::inputs::{
     input_bool, input_str, input_strings, put_str, require_str, retain_owned, wanted,
 };
-use terrane_aws_core::tags::{tags_from_inputs, tags_value};
+use terrane_aws_core::tags::{aws_tags_from_inputs, decoded_tags_value};
 use terrane_aws_core::{AwsError, api_error, gone_is_ok};
 use terrane_core::{AttrSchema, DefaultValue, ResourceSchema, Value, ValueType};
 use terrane_provider::{
@@ -186,7 +186,7 @@ impl Accelerator {
                     Ok(out) => {
                         a.insert(
                             "tags".into(),
-                            tags_value(
+                            decoded_tags_value(
                                 out.tags()
                                     .iter()
                                     .filter(|t| !t.key().starts_with("aws:"))
@@ -292,7 +292,7 @@ impl ResourceType for Accelerator {
     async fn create(&self, req: CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
         let inputs = req.inputs;
         let client = crate::client(&self.clients);
-        let tags = sdk_tags(tags_from_inputs(inputs))?;
+        let tags = sdk_tags(aws_tags_from_inputs(inputs))?;
         let ips = input_strings(inputs, "ip_addresses");
         let out = client
             .create_accelerator()
@@ -349,8 +349,9 @@ impl ResourceType for Accelerator {
             Self::wait_deployed(&client, req.id).await?;
         }
         if changed("tags") {
-            let want: HashMap<String, String> = tags_from_inputs(inputs).into_iter().collect();
-            let have: HashMap<String, String> = tags_from_inputs(req.prior).into_iter().collect();
+            let want: HashMap<String, String> = aws_tags_from_inputs(inputs).into_iter().collect();
+            let have: HashMap<String, String> =
+                aws_tags_from_inputs(req.prior).into_iter().collect();
             let removed: Vec<String> = have
                 .keys()
                 .filter(|k| !want.contains_key(*k))

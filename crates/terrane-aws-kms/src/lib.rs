@@ -9,7 +9,7 @@ use std::sync::Arc;
 use aws_sdk_kms::types::Tag;
 pub use terrane_aws_core::AwsClients;
 use terrane_aws_core::api_error;
-use terrane_aws_core::tags::{tags_from_inputs, tags_value};
+use terrane_aws_core::tags::{aws_tags_from_inputs, decoded_tags_value};
 use terrane_core::Value;
 use terrane_provider::{Attributes, ProviderError, Registry};
 
@@ -33,7 +33,7 @@ pub(crate) fn client(clients: &AwsClients, region: &str) -> aws_sdk_kms::Client 
 
 /// The `tags` input as KMS tags.
 pub(crate) fn sdk_tags(inputs: &Attributes) -> Result<Vec<Tag>, ProviderError> {
-    tags_from_inputs(inputs)
+    aws_tags_from_inputs(inputs)
         .into_iter()
         .map(|(k, v)| {
             Tag::builder()
@@ -47,7 +47,7 @@ pub(crate) fn sdk_tags(inputs: &Attributes) -> Result<Vec<Tag>, ProviderError> {
 
 /// KMS tags as terrane's `tags` value. Keys under `aws:` are AWS's own and not shown.
 pub(crate) fn tags_to_value(tags: &[Tag]) -> Value {
-    tags_value(
+    decoded_tags_value(
         tags.iter()
             .map(|t| (t.tag_key(), t.tag_value()))
             .filter(|(k, _)| !k.starts_with("aws:")),
@@ -56,7 +56,7 @@ pub(crate) fn tags_to_value(tags: &[Tag]) -> Value {
 
 /// Tags keyed by name, from the `tags` input.
 pub(crate) fn tag_map(inputs: &Attributes) -> BTreeMap<String, String> {
-    tags_from_inputs(inputs).into_iter().collect()
+    aws_tags_from_inputs(inputs).into_iter().collect()
 }
 
 /// Brings a key's tags from `prior` to `inputs`: TagResource for new and changed keys,

@@ -275,13 +275,12 @@ fn function_attributes(
     put_str(&mut a, "last_modified", c.last_modified());
     a.insert(
         "tags".into(),
-        Value::Map(
+        terrane_aws_core::tags::decoded_tags_value(
             out.tags()
                 .into_iter()
                 .flatten()
                 .filter(|(k, _)| !k.starts_with("aws:"))
-                .map(|(k, v)| (k.clone(), Value::string(v)))
-                .collect(),
+                .map(|(k, v)| (k.as_str(), v.as_str())),
         ),
     );
     Some((name, a))
@@ -470,7 +469,7 @@ impl ResourceType for Function {
         let client = self.client(req.region);
         let name = require_str(inputs, "name")?;
         let code = function_code(inputs)?;
-        let tags: HashMap<String, String> = terrane_aws_core::tags::tags_from_inputs(inputs)
+        let tags: HashMap<String, String> = terrane_aws_core::tags::aws_tags_from_inputs(inputs)
             .into_iter()
             .collect();
         client
@@ -617,11 +616,12 @@ impl ResourceType for Function {
                     .map(str::to_string)
                     .ok_or_else(|| ProviderError::api("GetFunction", "no ARN returned"))?,
             };
-            let want: BTreeMap<String, String> = terrane_aws_core::tags::tags_from_inputs(inputs)
-                .into_iter()
-                .collect();
+            let want: BTreeMap<String, String> =
+                terrane_aws_core::tags::aws_tags_from_inputs(inputs)
+                    .into_iter()
+                    .collect();
             let have: BTreeMap<String, String> =
-                terrane_aws_core::tags::tags_from_inputs(req.prior)
+                terrane_aws_core::tags::aws_tags_from_inputs(req.prior)
                     .into_iter()
                     .collect();
             let removed: Vec<String> = have

@@ -19,7 +19,7 @@ use futures::{StreamExt, TryStreamExt};
 use terrane_aws_core::inputs::{
     input_bool, input_i32, input_str, input_strings, is_owned, require_str, wanted,
 };
-use terrane_aws_core::tags::{tags_from_inputs, tags_value};
+use terrane_aws_core::tags::{aws_tags_from_inputs, decoded_tags_value};
 use terrane_aws_core::{AwsError, api_error};
 use terrane_core::{AttrSchema, DefaultValue, ResourceSchema, Value, ValueType};
 use terrane_provider::{
@@ -347,7 +347,7 @@ fn cluster_attributes(c: &aws_sdk_kafka::types::Cluster) -> Option<(String, Attr
     let tags = c
         .tags()
         .map(|t| {
-            tags_value(
+            decoded_tags_value(
                 t.iter()
                     .filter(|(k, _)| !k.starts_with("aws:"))
                     .map(|(k, v)| (k.as_str(), v.as_str())),
@@ -588,7 +588,7 @@ impl ResourceType for Cluster {
         let name = require_str(inputs, "cluster_name")?;
         let brokers = input_i32(inputs, "number_of_broker_nodes")?
             .ok_or_else(|| ProviderError::Invalid("`number_of_broker_nodes` is required".into()))?;
-        let tags: HashMap<String, String> = tags_from_inputs(inputs).into_iter().collect();
+        let tags: HashMap<String, String> = aws_tags_from_inputs(inputs).into_iter().collect();
         // CreateCluster takes no idempotency token; a retry after a lost answer is found
         // again by its ownership tags.
         let out = client
@@ -742,8 +742,9 @@ impl ResourceType for Cluster {
             self.wait_active(&client, arn, name).await?;
         }
         if changed("tags") {
-            let want: BTreeMap<String, String> = tags_from_inputs(inputs).into_iter().collect();
-            let have: BTreeMap<String, String> = tags_from_inputs(req.prior).into_iter().collect();
+            let want: BTreeMap<String, String> = aws_tags_from_inputs(inputs).into_iter().collect();
+            let have: BTreeMap<String, String> =
+                aws_tags_from_inputs(req.prior).into_iter().collect();
             let removed: Vec<String> = have
                 .keys()
                 .filter(|k| !want.contains_key(*k))

@@ -19,7 +19,7 @@ use aws_sdk_rds::types::Tag;
 use futures::{StreamExt, TryStreamExt};
 pub use terrane_aws_core::AwsClients;
 use terrane_aws_core::api_error;
-use terrane_aws_core::tags::{tags_from_inputs, tags_value};
+use terrane_aws_core::tags::{aws_tags_from_inputs, decoded_tags_value};
 use terrane_core::Value;
 use terrane_provider::{Attributes, ProviderError, Registry};
 
@@ -97,7 +97,7 @@ pub(crate) fn strings_value<'a>(items: impl IntoIterator<Item = &'a str>) -> Val
 
 /// The `tags` input as RDS tags, for the create call itself.
 pub(crate) fn sdk_tags(inputs: &Attributes) -> Option<Vec<Tag>> {
-    let tags: Vec<Tag> = tags_from_inputs(inputs)
+    let tags: Vec<Tag> = aws_tags_from_inputs(inputs)
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect();
@@ -106,7 +106,7 @@ pub(crate) fn sdk_tags(inputs: &Attributes) -> Option<Vec<Tag>> {
 
 /// RDS tags as terrane's `tags` value. Keys under `aws:` are AWS's own and not shown.
 pub(crate) fn tags_to_value(tags: &[Tag]) -> Value {
-    tags_value(
+    decoded_tags_value(
         tags.iter()
             .filter_map(|t| Some((t.key()?, t.value().unwrap_or(""))))
             .filter(|(k, _)| !k.starts_with("aws:")),
@@ -169,8 +169,8 @@ pub(crate) async fn sync_tags(
     inputs: &Attributes,
     prior: &Attributes,
 ) -> Result<(), ProviderError> {
-    let want: BTreeMap<String, String> = tags_from_inputs(inputs).into_iter().collect();
-    let have: BTreeMap<String, String> = tags_from_inputs(prior).into_iter().collect();
+    let want: BTreeMap<String, String> = aws_tags_from_inputs(inputs).into_iter().collect();
+    let have: BTreeMap<String, String> = aws_tags_from_inputs(prior).into_iter().collect();
     let removed: BTreeSet<&String> = have.keys().filter(|k| !want.contains_key(*k)).collect();
     let changed: Vec<Tag> = want
         .iter()

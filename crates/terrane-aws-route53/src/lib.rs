@@ -98,7 +98,10 @@ pub(crate) async fn tags_of(
                 .iter()
                 .filter_map(|t| Some((t.key()?, t.value().unwrap_or(""))))
                 .filter(|(k, _)| !k.starts_with("aws:"))
-                .map(|(k, v)| (k.to_string(), Value::string(v)))
+                .map(|(k, v)| {
+                    let v = terrane_aws_core::tags::decode_tag_value(k, v);
+                    (k.to_string(), Value::string(v))
+                })
                 .collect();
             out.insert(id.to_string(), Value::Map(tags));
         }
@@ -180,9 +183,10 @@ pub(crate) fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, Provi
     r.map_err(|e| ProviderError::Invalid(e.to_string()))
 }
 
-/// Tags keyed by name, from the `tags` input.
+/// Tags keyed by name, from the `tags` input, as sent to AWS (ownership tag values encoded
+/// into the characters Route 53 allows).
 pub(crate) fn tag_map(inputs: &Attributes) -> BTreeMap<String, String> {
-    terrane_aws_core::tags::tags_from_inputs(inputs)
+    terrane_aws_core::tags::aws_tags_from_inputs(inputs)
         .into_iter()
         .collect()
 }

@@ -19,7 +19,9 @@ use futures::{StreamExt, TryStreamExt};
 use terrane_aws_core::inputs::{
     input_bool, input_json, input_str, is_owned, json_value, require_str, wanted,
 };
-use terrane_aws_core::tags::{tags_from_inputs, tags_value};
+use terrane_aws_core::tags::{
+    aws_tags_from_inputs, decoded_tags_value, tags_from_inputs, tags_value,
+};
 use terrane_aws_core::{AwsError, api_error, gone_is_ok};
 use terrane_core::{AttrSchema, DefaultValue, ResourceSchema, Value, ValueType};
 use terrane_provider::{
@@ -318,8 +320,10 @@ fn lifecycle_rule(v: &Value) -> Result<LifecycleRule, ProviderError> {
     rule.build().map_err(|e| invalid(e.to_string()))
 }
 
+/// The `tags` input as S3 tags (ownership tag values encoded into the characters S3
+/// allows).
 fn sdk_tags(inputs: &Attributes) -> Result<Vec<Tag>, ProviderError> {
-    tags_from_inputs(inputs)
+    aws_tags_from_inputs(inputs)
         .into_iter()
         .map(|(k, v)| {
             Tag::builder()
@@ -458,7 +462,7 @@ async fn bucket_tags(
 ) -> Result<Option<Value>, ProviderError> {
     let result = client.get_bucket_tagging().bucket(name).send().await;
     Ok(match read("GetBucketTagging", result, &["NoSuchTagSet"])? {
-        Read::Found(out) => Some(tags_value(
+        Read::Found(out) => Some(decoded_tags_value(
             out.tag_set()
                 .iter()
                 .map(|t| (t.key(), t.value()))

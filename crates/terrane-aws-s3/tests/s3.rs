@@ -424,3 +424,59 @@ fn lifecycle_rules_compare_in_one_form() {
         )
     );
 }
+
+/// An address whose ownership tag value has characters (`[`, `"`, space) that most AWS
+/// services refuse in tag values.
+const ODD_ADDRESS: &str = r#"thing["a b"]"#;
+
+/// The raw `terrane:address` value as AWS holds it: encoded, only allowed characters.
+fn assert_encoded_address(raw: Option<&str>) {
+    let raw = raw.expect("the address tag is on the resource");
+    assert_ne!(raw, ODD_ADDRESS, "sent as is");
+    assert!(
+        raw.chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)),
+        "not in the allowed characters: {raw}"
+    );
+}
+
+/// Observe hands the plain address back in `tags`.
+fn assert_plain_address(attrs: &Attributes) {
+    assert_eq!(
+        attrs["tags"].as_map().unwrap()[terrane_core::OWNERSHIP_TAG_ADDRESS],
+        Value::string(ODD_ADDRESS)
+    );
+}
+
+#[tokio::test]
+async fn ownership_address_is_encoded_in_bucket_tags() {
+    let moto = Moto::start();
+    let buckets = Bucket::new(clients(&moto).await);
+    let inputs = attrs(&[
+        ("bucket", Value::string("terrane-odd")),
+        ("tags", tags(ODD_ADDRESS, &[])),
+    ]);
+    let (id, created) = create(&buckets, ODD_ADDRESS, &inputs).await;
+    assert_plain_address(&created);
+
+    let raw = raw_client(&moto)
+        .await
+        .get_bucket_tagging()
+        .bucket(&id)
+        .send()
+        .await
+        .unwrap();
+    let tag = raw
+        .tag_set()
+        .iter()
+        .find(|t| t.key() == terrane_core::OWNERSHIP_TAG_ADDRESS)
+        .map(|t| t.value());
+    assert_encoded_address(tag);
+
+    assert_plain_address(&observe(&buckets, &[&id]).await[&id]);
+    assert_eq!(
+        find(&buckets, STACK, Some(ODD_ADDRESS)).await,
+        vec![id.clone()]
+    );
+    delete(&buckets, &id, &created).await;
+}

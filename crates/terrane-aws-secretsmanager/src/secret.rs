@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry, Tag};
 use terrane_aws_core::inputs::{input_i32, input_secret, input_str, is_owned, require_str};
-use terrane_aws_core::tags::{tags_from_inputs, tags_value};
+use terrane_aws_core::tags::{aws_tags_from_inputs, decoded_tags_value, encode_tag_value};
 use terrane_aws_core::{AwsError, api_error};
 use terrane_core::{
     AttrSchema, DefaultValue, OWNERSHIP_TAG_STACK, ResourceSchema, Value, ValueType,
@@ -88,8 +88,10 @@ fn name_of_arn(arn: &str) -> Option<&str> {
     (rest.as_bytes().get(cut) == Some(&b'-')).then(|| &rest[..cut])
 }
 
+/// The `tags` input as Secrets Manager tags (ownership tag values encoded into the
+/// characters Secrets Manager allows).
 fn sdk_tags(inputs: &Attributes) -> Vec<Tag> {
-    tags_from_inputs(inputs)
+    aws_tags_from_inputs(inputs)
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
@@ -113,7 +115,7 @@ fn attributes(s: &SecretListEntry) -> Attributes {
     }
     a.insert(
         "tags".into(),
-        tags_value(
+        decoded_tags_value(
             s.tags()
                 .iter()
                 .filter_map(|t| Some((t.key()?, t.value().unwrap_or(""))))
@@ -269,17 +271,9 @@ impl ResourceType for Secret {
                 .map_err(api_error("PutSecretValue"))?;
         }
         if changed("tags") {
-            let want: BTreeMap<String, String> = tags_from_inputs(inputs).into_iter().collect();
-            let have: BTreeMap<String, String> = req
-                .prior
-                .get("tags")
-                .and_then(Value::as_map)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let want: BTreeMap<String, String> = aws_tags_from_inputs(inputs).into_iter().collect();
+            let have: BTreeMap<String, String> =
+                aws_tags_from_inputs(req.prior).into_iter().collect();
             let removed: Vec<String> = have
                 .keys()
                 .filter(|k| !want.contains_key(*k))
@@ -363,7 +357,7 @@ impl ResourceType for Secret {
                 .build(),
             Filter::builder()
                 .key(FilterNameStringType::TagValue)
-                .values(req.stack)
+                .values(encode_tag_value(OWNERSHIP_TAG_STACK, req.stack))
                 .build(),
         ];
         Ok(self

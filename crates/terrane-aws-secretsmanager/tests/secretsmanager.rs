@@ -164,3 +164,59 @@ async fn secret_with_kms_key_and_no_value() {
     assert_inputs_match(&secrets, &wanted, &updated);
     delete_twice_and_gone(&secrets, &id, &updated).await;
 }
+
+/// An address whose ownership tag value has characters (`[`, `"`, space) that most AWS
+/// services refuse in tag values.
+const ODD_ADDRESS: &str = r#"thing["a b"]"#;
+
+/// The raw `terrane:address` value as AWS holds it: encoded, only allowed characters.
+fn assert_encoded_address(raw: Option<&str>) {
+    let raw = raw.expect("the address tag is on the resource");
+    assert_ne!(raw, ODD_ADDRESS, "sent as is");
+    assert!(
+        raw.chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)),
+        "not in the allowed characters: {raw}"
+    );
+}
+
+/// Observe hands the plain address back in `tags`.
+fn assert_plain_address(attrs: &Attributes) {
+    assert_eq!(
+        attrs["tags"].as_map().unwrap()[terrane_core::OWNERSHIP_TAG_ADDRESS],
+        Value::string(ODD_ADDRESS)
+    );
+}
+
+#[tokio::test]
+async fn ownership_address_is_encoded_in_secret_tags() {
+    let moto = Moto::start();
+    let secrets = Secret::new(clients(&moto).await);
+    let inputs = attrs(&[
+        ("name", Value::string("odd")),
+        ("secret_string", secret("x")),
+        ("tags", tags(ODD_ADDRESS, &[])),
+    ]);
+    let (id, created) = create(&secrets, ODD_ADDRESS, &inputs).await;
+    assert_plain_address(&created);
+
+    let raw = aws_sdk_secretsmanager::Client::new(&moto.sdk_config(REGION).await)
+        .describe_secret()
+        .secret_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let tag = raw
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(terrane_core::OWNERSHIP_TAG_ADDRESS))
+        .and_then(|t| t.value());
+    assert_encoded_address(tag);
+
+    assert_plain_address(&observe(&secrets, &[&id]).await[&id]);
+    assert_eq!(
+        find(&secrets, STACK, Some(ODD_ADDRESS)).await,
+        vec![id.clone()]
+    );
+    delete(&secrets, &id, &created).await;
+}

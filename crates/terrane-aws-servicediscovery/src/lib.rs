@@ -81,9 +81,10 @@ pub(crate) async fn wait_operation(
     }
 }
 
-/// Tags keyed by name, from the `tags` input.
+/// Tags keyed by name, from the `tags` input, as sent to AWS (ownership tag values encoded
+/// into the characters Cloud Map allows).
 pub(crate) fn tag_map(inputs: &Attributes) -> BTreeMap<String, String> {
-    terrane_aws_core::tags::tags_from_inputs(inputs)
+    terrane_aws_core::tags::aws_tags_from_inputs(inputs)
         .into_iter()
         .collect()
 }
@@ -125,7 +126,10 @@ pub(crate) async fn with_tags(
                         .tags()
                         .iter()
                         .filter(|t| !t.key().starts_with("aws:"))
-                        .map(|t| (t.key().to_string(), Value::string(t.value())))
+                        .map(|t| {
+                            let v = terrane_aws_core::tags::decode_tag_value(t.key(), t.value());
+                            (t.key().to_string(), Value::string(v))
+                        })
                         .collect();
                 }
                 a.insert("tags".into(), Value::Map(tags));

@@ -273,19 +273,20 @@ fn live_attributes(
     }
     a.insert(
         "tags".into(),
-        Value::Map(
+        terrane_aws_core::tags::decoded_tags_value(
             tags.into_iter()
                 .flatten()
                 .filter(|(k, _)| !k.starts_with("aws:"))
-                .map(|(k, v)| (k.clone(), Value::string(v)))
-                .collect(),
+                .map(|(k, v)| (k.as_str(), v.as_str())),
         ),
     );
     a
 }
 
+/// The `tags` of `attrs` as sent to AWS (ownership tag values encoded into the characters
+/// SQS allows).
 fn tag_map(attrs: &Attributes) -> BTreeMap<String, String> {
-    terrane_aws_core::tags::tags_from_inputs(attrs)
+    terrane_aws_core::tags::aws_tags_from_inputs(attrs)
         .into_iter()
         .collect()
 }

@@ -185,3 +185,57 @@ async fn queue_lifecycle() {
     delete_twice_and_gone(&queues, &fifo, &fifo_attrs).await;
     delete_twice_and_gone(&queues, &dlq, &dlq_attrs).await;
 }
+
+/// An address whose ownership tag value has characters (`[`, `"`, space) that most AWS
+/// services refuse in tag values.
+const ODD_ADDRESS: &str = r#"thing["a b"]"#;
+
+/// The raw `terrane:address` value as AWS holds it: encoded, only allowed characters.
+fn assert_encoded_address(raw: Option<&str>) {
+    let raw = raw.expect("the address tag is on the resource");
+    assert_ne!(raw, ODD_ADDRESS, "sent as is");
+    assert!(
+        raw.chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)),
+        "not in the allowed characters: {raw}"
+    );
+}
+
+/// Observe hands the plain address back in `tags`.
+fn assert_plain_address(attrs: &Attributes) {
+    assert_eq!(
+        attrs["tags"].as_map().unwrap()[terrane_core::OWNERSHIP_TAG_ADDRESS],
+        Value::string(ODD_ADDRESS)
+    );
+}
+
+#[tokio::test]
+async fn ownership_address_is_encoded_in_queue_tags() {
+    let moto = Moto::start();
+    let queues = Queue::new(moto.clients(REGION).await);
+    let inputs = attrs(&[
+        ("name", Value::string("odd")),
+        ("tags", tags(ODD_ADDRESS, &[])),
+    ]);
+    let (url, created) = create(&queues, ODD_ADDRESS, &inputs).await;
+    assert_plain_address(&created);
+
+    let raw = aws_sdk_sqs::Client::new(&moto.sdk_config(REGION).await)
+        .list_queue_tags()
+        .queue_url(&url)
+        .send()
+        .await
+        .unwrap();
+    let tag = raw
+        .tags()
+        .and_then(|t| t.get(terrane_core::OWNERSHIP_TAG_ADDRESS))
+        .map(String::as_str);
+    assert_encoded_address(tag);
+
+    assert_plain_address(&observe(&queues, &[&url]).await[&url]);
+    assert_eq!(
+        find(&queues, STACK, Some(ODD_ADDRESS)).await,
+        vec![url.clone()]
+    );
+    delete(&queues, &url, &created).await;
+}

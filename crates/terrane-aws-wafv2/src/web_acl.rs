@@ -565,7 +565,7 @@ fn acl_visibility(inputs: &Attributes, name: &str) -> Result<VisibilityConfig, P
 }
 
 fn aws_tags(inputs: &Attributes) -> Result<Vec<Tag>, ProviderError> {
-    terrane_aws_core::tags::tags_from_inputs(inputs)
+    terrane_aws_core::tags::aws_tags_from_inputs(inputs)
         .into_iter()
         .map(|(k, v)| built(Tag::builder().key(k).value(v).build()))
         .collect()
@@ -819,7 +819,8 @@ impl WebAcl {
             if let Some(info) = out.tag_info_for_resource() {
                 for t in info.tag_list() {
                     if !t.key().starts_with("aws:") {
-                        tags.insert(t.key().to_string(), Value::string(t.value()));
+                        let v = terrane_aws_core::tags::decode_tag_value(t.key(), t.value());
+                        tags.insert(t.key().to_string(), Value::string(v));
                     }
                 }
             }
@@ -1037,11 +1038,12 @@ impl ResourceType for WebAcl {
                     .map(|(acl, _)| acl.arn().to_string())
                     .ok_or_else(|| ProviderError::NotFound(format!("web ACL {}", req.id)))?,
             };
-            let want: BTreeMap<String, String> = terrane_aws_core::tags::tags_from_inputs(inputs)
-                .into_iter()
-                .collect();
+            let want: BTreeMap<String, String> =
+                terrane_aws_core::tags::aws_tags_from_inputs(inputs)
+                    .into_iter()
+                    .collect();
             let have: BTreeMap<String, String> =
-                terrane_aws_core::tags::tags_from_inputs(req.prior)
+                terrane_aws_core::tags::aws_tags_from_inputs(req.prior)
                     .into_iter()
                     .collect();
             let removed: Vec<String> = have
