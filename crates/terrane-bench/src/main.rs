@@ -1,11 +1,19 @@
-//! `cargo run --release -p terrane-bench -- offline`: how long terrane's engine takes, and
-//! how much memory, to validate and plan stacks of 1,000 to 100,000 resources against a
-//! recorded state, with no network. Each size runs in its own process so its peak memory
-//! is its own. Results are written to docs/benchmarks.md (the section between the
-//! `offline` markers) as measured in that one run.
+//! terrane's benchmarks (the speed issue, #7), each writing its own section of
+//! docs/benchmarks.md (between `<!-- name:start -->` and `<!-- name:end -->`), and `all`
+//! running every one of them in one go (scripts/bench.sh):
+//! - `offline` (here): how long terrane's engine takes, and how much memory, to validate and
+//!   plan stacks of 1,000 to 100,000 resources against a recorded state, with no network.
+//!   Each size runs in its own process so its peak memory is its own. The schemas are the
+//!   benchmark's own (three network-like types): the engine decides from schemas only, so
+//!   this measures the engine, not any AWS crate.
+//! - `calls` ([`calls`]): API calls per resource of plan and drift, 1,000 resources, three
+//!   regions, against the local endpoint (moto).
+//! - `latency` ([`latency`]): apply wall time against the critical-path lower bound, behind
+//!   the fault proxy's fixed latency.
+//! - `startup` ([`startup`]): `terrane --version` and `terrane validate` of the reference
+//!   stacks.
 //!
-//! The schemas are the benchmark's own (three network-like types): the engine decides from
-//! schemas only, so this measures the engine, not any AWS crate.
+//! The last three drive the real release `terrane` binary, as a user would.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -16,6 +24,11 @@ use std::time::Instant;
 use terrane_core::{Address, AttrSchema, ResourceSchema, SchemaSource, SecretHasher, ValueType};
 use terrane_plan::{Observed, RecordedResource};
 use terrane_stack::{LoadOptions, StackGraph, load_stack};
+
+mod calls;
+mod latency;
+mod live;
+mod startup;
 
 struct Schemas(HashMap<&'static str, ResourceSchema>);
 
@@ -216,7 +229,9 @@ fn offline_one(n: usize) {
     );
 }
 
-fn offline(sizes: &[usize], out: Option<PathBuf>) {
+/// Runs each size in a fresh process and returns the markdown section (with markers).
+fn offline(sizes: &[usize]) -> String {
+    let header = live::measured_on();
     let exe = std::env::current_exe().expect("own path");
     let mut rows = Vec::new();
     for &n in sizes {
@@ -236,6 +251,7 @@ fn offline(sizes: &[usize], out: Option<PathBuf>) {
     let mut md = String::from(
         "<!-- offline:start (written by `cargo run --release -p terrane-bench -- offline`) -->\n",
     );
+    let _ = writeln!(md, "{header}\n");
     md.push_str("| resources | load (parse + expand) | graph | plan | validate + plan | peak memory |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for r in &rows {
         let _ = writeln!(
@@ -277,48 +293,54 @@ fn offline(sizes: &[usize], out: Option<PathBuf>) {
         );
     }
     md.push_str("<!-- offline:end -->\n");
-    print!("{md}");
-    if let Some(path) = out {
-        let old = std::fs::read_to_string(&path).unwrap_or_default();
-        let new = match (
-            old.find("<!-- offline:start"),
-            old.find("<!-- offline:end -->"),
-        ) {
-            (Some(a), Some(b)) => format!(
-                "{}{}{}",
-                &old[..a],
-                md,
-                &old[b + "<!-- offline:end -->\n".len()..]
-            ),
-            _ => format!("{old}\n{md}"),
-        };
-        std::fs::write(&path, new).expect("write the benchmark page");
-        eprintln!("wrote {}", path.display());
-    }
+    md
 }
+
+const USAGE: &str = "usage: terrane-bench <command> [options]
+  offline [--sizes 1000,10000,100000]       engine time and memory, no network
+  calls [--resources 1000] [--parallelism 32]
+                                            API calls per resource of plan and drift
+  latency [--latency-ms 100] [--wide 300] [--chains 30] [--depth 10] [--parallelism 300]
+                                            apply wall time / critical-path bound
+  startup [--runs 15]                       terrane --version and validate
+  all                                       every one of them, into docs/benchmarks.md
+Every command takes --out PATH (the page whose section it rewrites; `all` defaults to
+docs/benchmarks.md, the others print only). Those that run terrane take --terrane PATH
+(default: $TERRANE_BIN, else $CARGO_TARGET_DIR/release/terrane, else beside this binary).";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let out = live::flag(&args, "--out").map(PathBuf::from);
+    let emit = |name: &str, md: String, out: Option<&Path>| {
+        print!("{md}");
+        if let Some(path) = out {
+            live::write_section(path, name, &md);
+        }
+    };
+    let sizes = || -> Vec<usize> {
+        live::flag(&args, "--sizes")
+            .map(|s| s.split(',').map(|x| x.parse().expect("a size")).collect())
+            .unwrap_or_else(|| vec![1_000, 10_000, 100_000])
+    };
     match args.first().map(String::as_str) {
         Some("offline-one") => offline_one(args[1].parse().expect("a size")),
-        Some("offline") => {
-            let sizes = args
-                .iter()
-                .position(|a| a == "--sizes")
-                .and_then(|i| args.get(i + 1))
-                .map(|s| s.split(',').map(|x| x.parse().expect("a size")).collect())
-                .unwrap_or_else(|| vec![1_000, 10_000, 100_000]);
-            let out = args
-                .iter()
-                .position(|a| a == "--out")
-                .and_then(|i| args.get(i + 1))
-                .map(PathBuf::from);
-            offline(&sizes, out);
+        Some("offline") => emit("offline", offline(&sizes()), out.as_deref()),
+        Some("calls") => emit("calls", calls::run(&args), out.as_deref()),
+        Some("latency") => emit("latency", latency::run(&args), out.as_deref()),
+        Some("startup") => emit("startup", startup::run(&args), out.as_deref()),
+        Some("all") => {
+            let out =
+                out.unwrap_or_else(|| terrane_testkit::repo_root().join("docs/benchmarks.md"));
+            // Fail early, before minutes of measuring, if there is no binary to measure.
+            live::terrane_binary(&args);
+            // Each section is written as soon as it is measured, all from this one run.
+            emit("startup", startup::run(&args), Some(&out));
+            emit("offline", offline(&sizes()), Some(&out));
+            emit("calls", calls::run(&args), Some(&out));
+            emit("latency", latency::run(&args), Some(&out));
         }
         _ => {
-            eprintln!(
-                "usage: terrane-bench offline [--sizes 1000,10000,100000] [--out docs/benchmarks.md]"
-            );
+            eprintln!("{USAGE}");
             std::process::exit(2);
         }
     }
