@@ -58,7 +58,9 @@ echo "exit code: $code"
 step "terrane apply puts it back"
 "$terrane" apply "$stack" --env dev --auto-approve
 "$terrane" plan "$stack" --env dev --detailed-exitcode
-step "terrane drift history: the findings, resolved by the apply"
+step "terrane drift again: in sync (exit code 0); the findings are resolved, by the apply"
+"$terrane" drift "$stack" --env dev
+step "terrane drift history"
 "$terrane" drift history --stack "$stack" --env dev
 step "terrane output"
 "$terrane" output "$stack" --env dev
