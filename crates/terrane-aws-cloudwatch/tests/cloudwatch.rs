@@ -8,6 +8,7 @@ use terrane_aws_cloudwatch::metric_alarm::MetricAlarm;
 use terrane_core::Value;
 use terrane_provider::{Attributes, ResourceType};
 use terrane_testkit::Moto;
+use terrane_testkit::odd_address::{ODD_ADDRESS, assert_encoded_address, assert_plain_address};
 
 const REGION: &str = "us-east-1";
 const STACK: &str = "cloudwatch-test";
@@ -253,29 +254,6 @@ fn dashboard_body_compares_as_data() {
             .unwrap()
             .description
             .contains("data")
-    );
-}
-
-/// An address whose ownership tag value has characters (`[`, `"`, space) that most AWS
-/// services refuse in tag values.
-const ODD_ADDRESS: &str = r#"thing["a b"]"#;
-
-/// The raw `terrane:address` value as AWS holds it: encoded, only allowed characters.
-fn assert_encoded_address(raw: Option<&str>) {
-    let raw = raw.expect("the address tag is on the resource");
-    assert_ne!(raw, ODD_ADDRESS, "sent as is");
-    assert!(
-        raw.chars()
-            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)),
-        "not in the allowed characters: {raw}"
-    );
-}
-
-/// Observe hands the plain address back in `tags`.
-fn assert_plain_address(attrs: &Attributes) {
-    assert_eq!(
-        attrs["tags"].as_map().unwrap()[terrane_core::OWNERSHIP_TAG_ADDRESS],
-        Value::string(ODD_ADDRESS)
     );
 }
 

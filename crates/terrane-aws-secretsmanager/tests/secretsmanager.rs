@@ -10,6 +10,7 @@ use terrane_aws_secretsmanager::secret::Secret;
 use terrane_core::{SecretString, Value};
 use terrane_provider::{Attributes, ResourceType};
 use terrane_testkit::Moto;
+use terrane_testkit::odd_address::{ODD_ADDRESS, assert_encoded_address, assert_plain_address};
 
 const REGION: &str = "us-east-1";
 const STACK: &str = "secrets-test";
@@ -163,29 +164,6 @@ async fn secret_with_kms_key_and_no_value() {
     let updated = update(&secrets, &id, &wanted, &created, &["kms_key_id"]).await;
     assert_inputs_match(&secrets, &wanted, &updated);
     delete_twice_and_gone(&secrets, &id, &updated).await;
-}
-
-/// An address whose ownership tag value has characters (`[`, `"`, space) that most AWS
-/// services refuse in tag values.
-const ODD_ADDRESS: &str = r#"thing["a b"]"#;
-
-/// The raw `terrane:address` value as AWS holds it: encoded, only allowed characters.
-fn assert_encoded_address(raw: Option<&str>) {
-    let raw = raw.expect("the address tag is on the resource");
-    assert_ne!(raw, ODD_ADDRESS, "sent as is");
-    assert!(
-        raw.chars()
-            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c)),
-        "not in the allowed characters: {raw}"
-    );
-}
-
-/// Observe hands the plain address back in `tags`.
-fn assert_plain_address(attrs: &Attributes) {
-    assert_eq!(
-        attrs["tags"].as_map().unwrap()[terrane_core::OWNERSHIP_TAG_ADDRESS],
-        Value::string(ODD_ADDRESS)
-    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Test support: a moto server on a free loopback port, started by the test itself and
 //! stopped when the guard drops, even when the test panics.
 
+pub mod odd_address;
 pub mod proxy;
 
 use std::io::{Read, Write};
