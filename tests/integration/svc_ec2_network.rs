@@ -1,4 +1,9 @@
-//! Stack-level tests of the EC2 networking types beyond the foundation's four against the local endpoint.
+//! Stack-level tests of the EC2 networking types beyond the foundation's four against the local endpoint,
+//! with security groups (inline rules) and separate security group rules.
+//!
+//! The separate rule goes into a group of its own (`web`, `ingress` unset): a group with
+//! inline `ingress` owns every ingress rule it has, so a rule added beside it would be
+//! revoked by the group's next apply and created again by the rule's (never converging).
 
 use std::collections::BTreeMap;
 
@@ -37,6 +42,189 @@ struct Region {
     acl: String,
     endpoint: String,
     flow_log: String,
+    app_sg: String,
+    web_sg: String,
+    https_rule: String,
+}
+
+/// What the security groups and the rule hold at a step of the test.
+struct SgWant {
+    app_description: &'static str,
+    app_port: i32,
+    web_tags: &'static [(&'static str, &'static str)],
+    rule_port: i32,
+    rule_description: &'static str,
+}
+
+const SG_FIRST: SgWant = SgWant {
+    app_description: "App servers",
+    app_port: 8080,
+    web_tags: &[],
+    rule_port: 443,
+    rule_description: "HTTPS from the VPC",
+};
+
+/// After the in-place change: the app group's inline port, the web group's tags and the
+/// rule's description.
+const SG_UPDATED: SgWant = SgWant {
+    app_port: 8081,
+    web_tags: &[("tier", "web")],
+    rule_description: "HTTPS from inside the VPC",
+    ..SG_FIRST
+};
+
+/// After the replacement: the app group's description and the rule's port.
+const SG_REPLACED: SgWant = SgWant {
+    app_description: "Application servers",
+    rule_port: 8443,
+    ..SG_UPDATED
+};
+
+/// A group's ingress as sorted (protocol, from, to, cidr, description).
+fn ingress_of(g: &aws_sdk_ec2::types::SecurityGroup) -> Vec<(String, i32, i32, String, String)> {
+    let mut rules: Vec<_> = g
+        .ip_permissions()
+        .iter()
+        .flat_map(|p| {
+            p.ip_ranges().iter().map(|r| {
+                (
+                    p.ip_protocol().unwrap_or_default().to_string(),
+                    p.from_port().unwrap_or(-1),
+                    p.to_port().unwrap_or(-1),
+                    r.cidr_ip().unwrap_or_default().to_string(),
+                    r.description().unwrap_or_default().to_string(),
+                )
+            })
+        })
+        .collect();
+    rules.sort();
+    rules
+}
+
+/// Security group rules of the region carrying the stack's ownership tag.
+async fn owned_rules(ec2: &aws_sdk_ec2::Client) -> Vec<aws_sdk_ec2::types::SecurityGroupRule> {
+    ec2.describe_security_group_rules()
+        .filters(stack_filter(STACK))
+        .send()
+        .await
+        .unwrap()
+        .security_group_rules()
+        .to_vec()
+}
+
+/// Reads and checks one region's security groups and the separate rule: (app, web, rule).
+async fn check_security_groups(
+    ec2: &aws_sdk_ec2::Client,
+    region: &str,
+    cidr: &str,
+    vpc: &str,
+    want: &SgWant,
+) -> (String, String, String) {
+    let groups = ec2
+        .describe_security_groups()
+        .filters(stack_filter(STACK))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.security_groups().len(), 2, "{region}: {groups:?}");
+    let group = |name: &str| {
+        groups
+            .security_groups()
+            .iter()
+            .find(|g| g.group_name() == Some(name))
+            .unwrap_or_else(|| panic!("security group {name} in {region}"))
+    };
+    let (app, web) = (group("app"), group("web"));
+    for (g, name) in [(app, "app"), (web, "web")] {
+        assert_eq!(g.vpc_id(), Some(vpc), "{region} {name}");
+        let tags = tags_of(g.tags());
+        assert_eq!(tag(&tags, "terrane:stack"), STACK);
+        assert_eq!(
+            tag(&tags, "terrane:address"),
+            format!("module.net[\"{region}\"].{name}")
+        );
+        assert_eq!(tag(&tags, "Name"), format!("{name}-{region}"));
+        assert_eq!(tag(&tags, "project"), "terrane-test", "default tags");
+    }
+    assert_eq!(app.description(), Some(want.app_description), "{region}");
+    assert_eq!(
+        ingress_of(app),
+        [(
+            "tcp".to_string(),
+            want.app_port,
+            want.app_port,
+            cidr.to_string(),
+            "App port from the VPC".to_string()
+        )],
+        "{region}: the app group's inline rule"
+    );
+    assert_eq!(web.description(), Some("Web front ends"), "{region}");
+    // The web group's one rule is the separate rule's.
+    assert_eq!(
+        ingress_of(web),
+        [(
+            "tcp".to_string(),
+            want.rule_port,
+            want.rule_port,
+            cidr.to_string(),
+            want.rule_description.to_string()
+        )],
+        "{region}: the web group's rule"
+    );
+    let web_tags = tags_of(web.tags());
+    assert_eq!(
+        web_tags.len(),
+        4 + want.web_tags.len(),
+        "{region}: {web_tags:?}"
+    );
+    for (k, v) in want.web_tags {
+        assert_eq!(tag(&web_tags, k), *v, "{region}");
+    }
+
+    let web_id = web.group_id().unwrap().to_string();
+    let rules = ec2
+        .describe_security_group_rules()
+        .filters(filter("group-id", &web_id))
+        .send()
+        .await
+        .unwrap();
+    let ingress: Vec<_> = rules
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.is_egress() == Some(false))
+        .collect();
+    assert_eq!(ingress.len(), 1, "{region}: {rules:?}");
+    let rule = ingress[0];
+    assert_eq!(rule.ip_protocol(), Some("tcp"));
+    assert_eq!(rule.from_port(), Some(want.rule_port), "{region}");
+    assert_eq!(rule.to_port(), Some(want.rule_port), "{region}");
+    assert_eq!(rule.cidr_ipv4(), Some(cidr), "{region}");
+    assert_eq!(rule.description(), Some(want.rule_description), "{region}");
+    let tags = tags_of(rule.tags());
+    assert_eq!(tag(&tags, "terrane:stack"), STACK);
+    assert_eq!(
+        tag(&tags, "terrane:address"),
+        format!("module.net[\"{region}\"].https_in")
+    );
+    assert_eq!(tag(&tags, "Name"), format!("https-{region}"));
+    assert_eq!(tag(&tags, "project"), "terrane-test", "default tags");
+    let rule_id = rule.security_group_rule_id().unwrap().to_string();
+    // The stack owns that one rule in the region (the app group's inline rule is the
+    // group's, untagged).
+    let owned: Vec<_> = owned_rules(ec2)
+        .await
+        .iter()
+        .filter_map(|r| r.security_group_rule_id().map(str::to_string))
+        .collect();
+    assert_eq!(owned, std::slice::from_ref(&rule_id), "{region}");
+    (app.group_id().unwrap().to_string(), web_id, rule_id)
+}
+
+fn filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name(name)
+        .values(value)
+        .build()
 }
 
 async fn owned_vpc(ec2: &aws_sdk_ec2::Client) -> String {
@@ -56,6 +244,7 @@ async fn check_region(
     region: &str,
     cidr: &str,
     traffic: &str,
+    sg: &SgWant,
 ) -> Region {
     let vpc = owned_vpc(ec2).await;
     let subnets = ec2
@@ -230,6 +419,8 @@ async fn check_region(
         Some(format!("arn:aws:logs:{region}:123456789012:log-group:vpc-flow-{region}").as_str())
     );
 
+    let (app_sg, web_sg, https_rule) = check_security_groups(ec2, region, cidr, &vpc, sg).await;
+
     Region {
         vpc,
         public_subnet,
@@ -242,11 +433,15 @@ async fn check_region(
         acl: acl_id,
         endpoint: endpoints[0].vpc_endpoint_id().unwrap().to_string(),
         flow_log: log.flow_log_id().unwrap().to_string(),
+        app_sg,
+        web_sg,
+        https_rule,
     }
 }
 
 /// Everything of the kinds this stack makes that carries its ownership tag in `ec2`'s
 /// region (deleted NAT gateways, endpoints and peerings, which stay listed, excepted).
+/// Security groups are counted by `owned_count`; their separate rules here.
 async fn owned_network_count(ec2: &aws_sdk_ec2::Client) -> usize {
     let owned = |tags: &[aws_sdk_ec2::types::Tag]| tag(&tags_of(tags), "terrane:stack") == STACK;
     let eips = ec2
@@ -320,7 +515,9 @@ async fn owned_network_count(ec2: &aws_sdk_ec2::Client) -> usize {
         .unwrap()
         .launch_templates()
         .len();
+    let rules = owned_rules(ec2).await.len();
     owned_count(ec2, STACK).await
+        + rules
         + eips
         + nats
         + tables
@@ -371,7 +568,10 @@ async fn ec2_network_stack_in_two_regions_applies_updates_replaces_and_destroys(
 
     let mut before = BTreeMap::new();
     for ((region, cidr), client) in REGIONS.iter().zip([&us, &eu]) {
-        before.insert(*region, check_region(client, region, cidr, "ALL").await);
+        before.insert(
+            *region,
+            check_region(client, region, cidr, "ALL", &SG_FIRST).await,
+        );
     }
     let (us_net, eu_net) = (&before["us-east-1"], &before["eu-west-1"]);
     assert_ne!(us_net.vpc, eu_net.vpc);
@@ -454,11 +654,12 @@ async fn ec2_network_stack_in_two_regions_applies_updates_replaces_and_destroys(
             "DescribeNetworkAcls",
             "DescribeVpcEndpoints",
             "DescribeFlowLogs",
-            // The VPC's default security group.
-            "DescribeSecurityGroups",
+            "DescribeSecurityGroupRules",
         ] {
             assert_eq!(count(op, region), 1, "{op} in {region}: {calls:?}");
         }
+        // The VPC's default security group, and the security groups.
+        assert_eq!(count("DescribeSecurityGroups", region), 2, "{calls:?}");
         // Route tables, routes and associations: one each.
         assert_eq!(count("DescribeRouteTables", region), 3, "{calls:?}");
         // The VPC's two DNS attributes: no batched read exists.
@@ -476,8 +677,9 @@ async fn ec2_network_stack_in_two_regions_applies_updates_replaces_and_destroys(
         "a plan changes nothing: {calls:?}"
     );
 
-    // Mutable properties change in place: an ACL entry (both regions) and the launch
-    // template's instance type (a new default version).
+    // Mutable properties change in place: an ACL entry, the app group's inline rule, the
+    // web group's tags, the separate rule's description (all in both regions) and the
+    // launch template's instance type (a new default version).
     work.edit(
         "modules/regional/module.yaml",
         "from_port: 443, to_port: 443",
@@ -487,6 +689,21 @@ async fn ec2_network_stack_in_two_regions_applies_updates_replaces_and_destroys(
         "stack.yaml",
         "instance_type: t3.micro",
         "instance_type: t3.large",
+    );
+    work.edit(
+        "modules/regional/module.yaml",
+        "from_port: 8080\n          to_port: 8080",
+        "from_port: 8081\n          to_port: 8081",
+    );
+    work.edit(
+        "modules/regional/module.yaml",
+        "tags: { Name: \"web-${var.region}\" }",
+        "tags: { Name: \"web-${var.region}\", tier: web }",
+    );
+    work.edit(
+        "modules/regional/module.yaml",
+        "description: HTTPS from the VPC",
+        "description: HTTPS from inside the VPC",
     );
     let out = terrane(Some(&moto), &["plan", dir, "--detailed-exitcode", "--json"]);
     expect_code(&out, 2);
@@ -504,22 +721,24 @@ async fn ec2_network_stack_in_two_regions_applies_updates_replaces_and_destroys(
         })
         .collect();
     actions.sort();
-    assert_eq!(
-        actions,
-        [
-            ("app".to_string(), "update".to_string()),
-            (
-                "module.net[\"eu-west-1\"].acl".to_string(),
-                "update".to_string()
-            ),
-            (
-                "module.net[\"us-east-1\"].acl".to_string(),
-                "update".to_string()
-            ),
-        ]
-    );
+    let mut expected = vec![("app".to_string(), "update".to_string())];
+    for region in ["eu-west-1", "us-east-1"] {
+        for name in ["acl", "app", "https_in", "web"] {
+            expected.push((
+                format!("module.net[\"{region}\"].{name}"),
+                "update".to_string(),
+            ));
+        }
+    }
+    assert_eq!(actions, expected);
     expect_code(&terrane(Some(&moto), &["apply", dir, "--auto-approve"]), 0);
-    for ((region, _), client) in REGIONS.iter().zip([&us, &eu]) {
+    for ((region, cidr), client) in REGIONS.iter().zip([&us, &eu]) {
+        let was = &before[region];
+        let (app, web, rule) =
+            check_security_groups(client, region, cidr, &was.vpc, &SG_UPDATED).await;
+        assert_eq!(app, was.app_sg, "{region}: the same app group");
+        assert_eq!(web, was.web_sg, "{region}: the same web group");
+        assert_eq!(rule, was.https_rule, "{region}: the same rule");
         let acl = client
             .describe_network_acls()
             .network_acl_ids(&before[region].acl)
@@ -542,20 +761,54 @@ async fn ec2_network_stack_in_two_regions_applies_updates_replaces_and_destroys(
     assert_eq!(template_after, template, "the same launch template");
     assert_eq!((version, instance_type.as_str()), (2, "t3.large"));
 
-    // An immutable property (the flow logs' traffic type) replaces them.
+    // Immutable properties replace: the flow logs' traffic type, the app group's
+    // description and the separate rule's port.
     work.edit("stack.yaml", "    default: ALL\n", "    default: REJECT\n");
+    work.edit(
+        "modules/regional/module.yaml",
+        "description: App servers",
+        "description: Application servers",
+    );
+    work.edit(
+        "modules/regional/module.yaml",
+        "from_port: 443\n      to_port: 443\n",
+        "from_port: 8443\n      to_port: 8443\n",
+    );
     let out = terrane(Some(&moto), &["plan", dir, "--detailed-exitcode"]);
     expect_code(&out, 2);
     assert!(
-        stdout(&out).contains("Plan: 0 to create, 0 to update, 2 to replace, 0 to delete"),
+        stdout(&out).contains("Plan: 0 to create, 0 to update, 6 to replace, 0 to delete"),
         "{}",
         text(&out)
     );
     expect_code(&terrane(Some(&moto), &["apply", dir, "--auto-approve"]), 0);
     for ((region, cidr), client) in REGIONS.iter().zip([&us, &eu]) {
-        let after = check_region(client, region, cidr, "REJECT").await;
+        let after = check_region(client, region, cidr, "REJECT", &SG_REPLACED).await;
         let was = &before[region];
         assert_ne!(after.flow_log, was.flow_log, "{region}: a new flow log");
+        assert_ne!(after.app_sg, was.app_sg, "{region}: a new app group");
+        assert_ne!(after.https_rule, was.https_rule, "{region}: a new rule");
+        let old_app = client
+            .describe_security_groups()
+            .filters(filter("group-id", &was.app_sg))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            old_app.security_groups().is_empty(),
+            "{region}: {old_app:?}"
+        );
+        let old_rule = client
+            .describe_security_group_rules()
+            .filters(filter("security-group-rule-id", &was.https_rule))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            old_rule.security_group_rules().is_empty(),
+            "{region}: {old_rule:?}"
+        );
+        assert_eq!(after.web_sg, was.web_sg, "{region}: the same web group");
         // Everything else is the same resource.
         assert_eq!(after.vpc, was.vpc);
         assert_eq!(after.public_subnet, was.public_subnet);

@@ -7,6 +7,9 @@
 //! - ElastiCache subnet groups cannot be deleted and parameter groups do not exist at all
 //!   (HTTP 500), so the stack has neither; their provider tests say what is checked.
 //! - Cross-region RDS replicas work only without a subnet group and parameter group.
+//! - Every DB instance has the same `DbiResourceId` (a constant): that an instance is the
+//!   same one (or a new one) is told by its `InstanceCreateTime` as well; clusters' resource
+//!   ids are unique, as in AWS.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
@@ -30,6 +33,18 @@ fn terrane_cli(moto: &Moto, args: &[&str]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().expect("run terrane")
+}
+
+/// Applies the stack, which must succeed without showing the password; returns its output.
+fn apply(moto: &Moto, dir: &str) -> Output {
+    let out = terrane_cli(moto, &["apply", dir, "--var", PASSWORD, "--auto-approve"]);
+    expect_code(&out, 0);
+    assert!(
+        !text(&out).contains("correct-horse-battery"),
+        "the password is never shown\n{}",
+        text(&out)
+    );
+    out
 }
 
 async fn config(moto: &Moto, region: &str) -> aws_config::SdkConfig {
@@ -76,6 +91,101 @@ async fn db_instance(
         .cloned()
 }
 
+async fn db_cluster(rds: &aws_sdk_rds::Client, id: &str) -> Option<aws_sdk_rds::types::DbCluster> {
+    rds.describe_db_clusters()
+        .send()
+        .await
+        .unwrap()
+        .db_clusters()
+        .iter()
+        .find(|c| c.db_cluster_identifier() == Some(id))
+        .cloned()
+}
+
+/// What tells one DB instance from another: its resource id (a constant in moto) and its
+/// creation time.
+fn instance_identity(db: &aws_sdk_rds::types::DbInstance) -> (String, String) {
+    (
+        db.dbi_resource_id().unwrap().to_string(),
+        db.instance_create_time().unwrap().to_string(),
+    )
+}
+
+/// The cluster's members as (instance, is the writer).
+fn cluster_members(c: &aws_sdk_rds::types::DbCluster) -> Vec<(String, bool)> {
+    let mut members: Vec<(String, bool)> = c
+        .db_cluster_members()
+        .iter()
+        .map(|m| {
+            (
+                m.db_instance_identifier().unwrap().to_string(),
+                m.is_cluster_writer() == Some(true),
+            )
+        })
+        .collect();
+    members.sort();
+    members
+}
+
+/// Checks one region's Aurora cluster `id` and its writer `writer` (with `class`, the
+/// cluster keeping backups `retention` days) and returns the cluster's resource id and the
+/// writer's identity.
+async fn check_aurora(
+    rds: &aws_sdk_rds::Client,
+    region: &str,
+    id: &str,
+    writer: &str,
+    class: &str,
+    retention: i32,
+) -> (String, (String, String)) {
+    let cluster = db_cluster(rds, id)
+        .await
+        .unwrap_or_else(|| panic!("cluster {id} in {region}"));
+    assert_eq!(cluster.engine(), Some("aurora-postgresql"), "{region}");
+    assert_eq!(cluster.engine_version(), Some("16.4"), "{region}");
+    assert_eq!(cluster.db_subnet_group(), Some("app-db"), "{region}");
+    assert_eq!(cluster.storage_encrypted(), Some(true), "{region}");
+    assert_eq!(
+        cluster.backup_retention_period(),
+        Some(retention),
+        "{region}"
+    );
+    assert_eq!(cluster.database_name(), Some("app"), "{region}");
+    assert_eq!(cluster.master_username(), Some("app"), "{region}");
+    assert_eq!(
+        cluster_members(&cluster),
+        [(writer.to_string(), true)],
+        "{region}: the writer is the one member"
+    );
+    let tags = rds_tags(cluster.tag_list());
+    assert_eq!(tags["terrane:stack"], STACK, "{region}");
+    assert_eq!(
+        tags["terrane:address"],
+        owned_address(&format!("module.region[\"{region}\"].aurora"))
+    );
+    assert_eq!(tags["Name"], format!("app-aurora-{region}"));
+    assert_eq!(tags["project"], "terrane-tests", "default tags");
+
+    let db = db_instance(rds, writer)
+        .await
+        .unwrap_or_else(|| panic!("writer {writer} in {region}"));
+    assert_eq!(db.engine(), Some("aurora-postgresql"), "{region}");
+    assert_eq!(db.db_instance_class(), Some(class), "{region}");
+    assert_eq!(db.db_cluster_identifier(), Some(id), "{region}");
+    let tags = rds_tags(db.tag_list());
+    assert_eq!(tags["terrane:stack"], STACK, "{region}");
+    assert_eq!(
+        tags["terrane:address"],
+        owned_address(&format!("module.region[\"{region}\"].aurora_writer"))
+    );
+    assert_eq!(tags["role"], "writer");
+    assert_eq!(tags["project"], "terrane-tests", "default tags");
+    (
+        cluster.db_cluster_resource_id().unwrap().to_string(),
+        instance_identity(&db),
+    )
+}
+
 async fn replication_group(
     ec: &aws_sdk_elasticache::Client,
     id: &str,
@@ -106,6 +216,21 @@ async fn owned_rds(rds: &aws_sdk_rds::Client) -> Vec<String> {
             == Some(STACK)
         {
             owned.push(d.db_instance_arn().unwrap().to_string());
+        }
+    }
+    for c in rds
+        .describe_db_clusters()
+        .send()
+        .await
+        .unwrap()
+        .db_clusters()
+    {
+        if rds_tags(c.tag_list())
+            .get("terrane:stack")
+            .map(String::as_str)
+            == Some(STACK)
+        {
+            owned.push(c.db_cluster_arn().unwrap().to_string());
         }
     }
     let mut arns: Vec<String> = rds
@@ -175,7 +300,7 @@ async fn owned_cache(ec: &aws_sdk_elasticache::Client) -> Vec<(String, String)> 
 }
 
 #[tokio::test]
-async fn postgres_and_redis_in_two_regions_with_a_cross_region_replica() {
+async fn postgres_aurora_and_redis_in_two_regions_with_a_cross_region_replica() {
     let moto = Moto::start();
     // An absolute path (joined onto the repository root, it replaces it): the test kit's
     // root is fixed where it was compiled, which may be another checkout sharing the target.
@@ -184,15 +309,15 @@ async fn postgres_and_redis_in_two_regions_with_a_cross_region_replica() {
         "/../../tests/stacks/rds-elasticache"
     ));
     let dir = work.path().to_str().unwrap();
-    let out = terrane_cli(&moto, &["apply", dir, "--var", PASSWORD, "--auto-approve"]);
-    expect_code(&out, 0);
+    let out = apply(&moto, dir);
     assert!(
-        !text(&out).contains("correct-horse-battery"),
-        "the password is never shown\n{}",
+        stdout(&out).contains("Apply complete: 19 created, 0 updated, 0 replaced, 0 deleted"),
+        "{}",
         text(&out)
     );
 
-    let mut resource_ids = BTreeMap::new();
+    let mut identities = BTreeMap::new();
+    let mut aurora = BTreeMap::new();
     for region in REGIONS {
         let rds = rds(&moto, region).await;
         let db = db_instance(&rds, "app-db").await.expect("app-db");
@@ -219,7 +344,25 @@ async fn postgres_and_redis_in_two_regions_with_a_cross_region_replica() {
         );
         assert_eq!(tags["Name"], format!("app-db-{region}"));
         assert_eq!(tags["project"], "terrane-tests", "default tags");
-        resource_ids.insert(region, db.dbi_resource_id().unwrap().to_string());
+        identities.insert(region, instance_identity(&db));
+        // The destroy check below sees clusters too.
+        let owned = owned_rds(&rds).await;
+        assert!(
+            owned.iter().any(|arn| arn.ends_with(":cluster:app-aurora")),
+            "{region}: {owned:?}"
+        );
+        aurora.insert(
+            region,
+            check_aurora(
+                &rds,
+                region,
+                "app-aurora",
+                "app-aurora-1",
+                "db.r6g.large",
+                7,
+            )
+            .await,
+        );
 
         let subnets = rds
             .describe_db_subnet_groups()
@@ -278,7 +421,8 @@ async fn postgres_and_redis_in_two_regions_with_a_cross_region_replica() {
     );
     expect_code(&out, 0);
 
-    // In place: the instance class and the cache's node type.
+    // In place: the instance classes (PostgreSQL and the Aurora writer), the cache's node
+    // type and the cluster's backup retention.
     work.edit(
         "modules/regional/module.yaml",
         "instance_class: db.t4g.micro",
@@ -289,10 +433,19 @@ async fn postgres_and_redis_in_two_regions_with_a_cross_region_replica() {
         "node_type: cache.t4g.micro",
         "node_type: cache.t4g.small",
     );
-    let out = terrane_cli(&moto, &["apply", dir, "--var", PASSWORD, "--auto-approve"]);
-    expect_code(&out, 0);
+    work.edit(
+        "modules/regional/module.yaml",
+        "instance_class: db.r6g.large",
+        "instance_class: db.r6g.xlarge",
+    );
+    work.edit(
+        "modules/regional/module.yaml",
+        "backup_retention_period: 7\n      tags: { Name: \"app-aurora-",
+        "backup_retention_period: 14\n      tags: { Name: \"app-aurora-",
+    );
+    let out = apply(&moto, dir);
     assert!(
-        stdout(&out).contains("Apply complete: 0 created, 4 updated, 0 replaced, 0 deleted"),
+        stdout(&out).contains("Apply complete: 0 created, 8 updated, 0 replaced, 0 deleted"),
         "{}",
         text(&out)
     );
@@ -302,17 +455,30 @@ async fn postgres_and_redis_in_two_regions_with_a_cross_region_replica() {
             .unwrap();
         assert_eq!(db.db_instance_class(), Some("db.t4g.small"), "{region}");
         assert_eq!(
-            db.dbi_resource_id(),
-            Some(resource_ids[region].as_str()),
+            instance_identity(&db),
+            identities[region],
             "{region}: the same instance"
         );
+        let rds = rds(&moto, region).await;
+        let (cluster_id, writer) = check_aurora(
+            &rds,
+            region,
+            "app-aurora",
+            "app-aurora-1",
+            "db.r6g.xlarge",
+            14,
+        )
+        .await;
+        assert_eq!(cluster_id, aurora[region].0, "{region}: the same cluster");
+        assert_eq!(writer, aurora[region].1, "{region}: the same writer");
         let cache = replication_group(&elasticache(&moto, region).await, "app-cache")
             .await
             .unwrap();
         assert_eq!(cache.cache_node_type(), Some("cache.t4g.small"));
     }
 
-    // Replaced: new ids for the cache groups and the replica.
+    // Replaced: new ids for the cache groups, the replica, the Aurora clusters and their
+    // writers.
     work.edit(
         "modules/regional/module.yaml",
         "replication_group_id: app-cache",
@@ -323,9 +489,41 @@ async fn postgres_and_redis_in_two_regions_with_a_cross_region_replica() {
         "identifier: app-db-replica",
         "identifier: app-db-replica-v2",
     );
-    let out = terrane_cli(&moto, &["apply", dir, "--var", PASSWORD, "--auto-approve"]);
-    expect_code(&out, 0);
+    work.edit(
+        "modules/regional/module.yaml",
+        "identifier: app-aurora\n",
+        "identifier: app-aurora-v2\n",
+    );
+    work.edit(
+        "modules/regional/module.yaml",
+        "identifier: app-aurora-1\n",
+        "identifier: app-aurora-v2-1\n",
+    );
+    let out = apply(&moto, dir);
+    assert!(
+        stdout(&out).contains("Apply complete: 0 created, 0 updated, 7 replaced, 0 deleted"),
+        "{}",
+        text(&out)
+    );
     for region in REGIONS {
+        let rds = rds(&moto, region).await;
+        assert!(db_cluster(&rds, "app-aurora").await.is_none(), "{region}");
+        assert!(
+            db_instance(&rds, "app-aurora-1").await.is_none(),
+            "{region}"
+        );
+        let (cluster_id, writer) = check_aurora(
+            &rds,
+            region,
+            "app-aurora-v2",
+            "app-aurora-v2-1",
+            "db.r6g.xlarge",
+            14,
+        )
+        .await;
+        assert_ne!(cluster_id, aurora[region].0, "{region}: a new cluster");
+        assert_ne!(writer.1, aurora[region].1.1, "{region}: a new writer");
+
         let ec = elasticache(&moto, region).await;
         assert!(replication_group(&ec, "app-cache-v2").await.is_some());
         // The old group was deleted; moto leaves it `deleting` forever.
@@ -351,6 +549,11 @@ async fn postgres_and_redis_in_two_regions_with_a_cross_region_replica() {
         &["destroy", dir, "--var", PASSWORD, "--auto-approve"],
     );
     expect_code(&out, 0);
+    assert!(
+        stdout(&out).contains("Destroy complete: 0 created, 0 updated, 0 replaced, 19 deleted"),
+        "{}",
+        text(&out)
+    );
     for region in REGIONS {
         assert!(
             owned_rds(&rds(&moto, region).await).await.is_empty(),
