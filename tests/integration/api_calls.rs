@@ -139,3 +139,76 @@ async fn a_plan_states_the_calls_its_apply_will_make() {
         calls(&stderr(&planned))
     );
 }
+
+/// The bucket line of `--api-stats` for `bucket` (`us-east-1/ec2/CreateSubnet`), if it
+/// made a call wait.
+fn bucket_line<'a>(stderr: &'a str, bucket: &str) -> Option<&'a str> {
+    stderr
+        .lines()
+        .find(|l| l.starts_with(&format!("- {bucket}: ")))
+}
+
+/// `N waited` of a rate-limit line.
+fn waited(line: &str) -> u64 {
+    let (_, rest) = line.split_once(" attempts, ").expect("attempts");
+    rest.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn an_accounts_own_api_quota_paces_the_calls() {
+    let moto = Moto::start();
+    let work = Workdir::copy_of("tests/stacks/thirty");
+    let dir = work.path().to_str().unwrap();
+
+    // AWS's published default (50 at once) lets the 14 subnets through without a wait.
+    let out = terrane(
+        Some(&moto),
+        &["apply", dir, "--auto-approve", "--api-stats"],
+    );
+    expect_code(&out, 0);
+    assert_eq!(
+        bucket_line(&stderr(&out), "us-east-1/ec2/CreateSubnet"),
+        None,
+        "{}",
+        stderr(&out)
+    );
+    let out = terrane(Some(&moto), &["destroy", dir, "--auto-approve"]);
+    expect_code(&out, 0);
+
+    // Two at once, then four a second: twelve of the fourteen creates wait for a token.
+    let out = terrane(
+        Some(&moto),
+        &[
+            "apply",
+            dir,
+            "--auto-approve",
+            "--api-stats",
+            "--api-quota",
+            "ec2:CreateSubnet=2/4",
+        ],
+    );
+    expect_code(&out, 0);
+    let err = stderr(&out);
+    let line = bucket_line(&err, "us-east-1/ec2/CreateSubnet").expect(&err);
+    assert!(line.contains("(seed 2 burst, 4/s)"), "{line}");
+    assert!(waited(line) >= 12, "{line}");
+    // Other EC2 calls keep the published figures.
+    assert_eq!(
+        bucket_line(&err, "us-east-1/ec2/CreateSecurityGroup"),
+        None,
+        "{err}"
+    );
+}
+
+#[test]
+fn a_malformed_api_quota_is_refused_before_anything_runs() {
+    let work = Workdir::copy_of("tests/stacks/thirty");
+    let dir = work.path().to_str().unwrap();
+    let out = terrane(None, &["plan", dir, "--api-quota", "ec2:CreateSubnet=fast"]);
+    expect_code(&out, 1);
+    assert!(
+        stderr(&out).contains("--api-quota `ec2:CreateSubnet=fast`: no `/`"),
+        "{}",
+        stderr(&out)
+    );
+}

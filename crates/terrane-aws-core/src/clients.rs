@@ -70,12 +70,21 @@ impl AwsClients {
     /// standard `AWS_RETRY_MODE` / `AWS_MAX_ATTEMPTS` settings say otherwise; rate limited
     /// by AWS's published quotas ([`QuotaTable::aws`]).
     pub async fn from_env() -> Self {
+        Self::from_env_with(QuotaTable::aws()).await
+    }
+
+    /// As [`AwsClients::from_env`], with the token buckets seeded from `quotas`.
+    pub async fn from_env_with(quotas: QuotaTable) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         let chosen = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
         if !chosen("AWS_RETRY_MODE") && !chosen("AWS_MAX_ATTEMPTS") {
             loader = loader.retry_config(RetryConfig::adaptive().with_max_attempts(8));
         }
-        Self::with_config(loader.load().await)
+        let options = RateLimitOptions {
+            quotas,
+            ..RateLimitOptions::default()
+        };
+        Self::with_limits(loader.load().await, options)
     }
 
     /// Clients from `config`, limited by AWS's published quotas.

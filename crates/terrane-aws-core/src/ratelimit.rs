@@ -166,6 +166,61 @@ impl QuotaTable {
             )
     }
 
+    /// Replaces seeds with an account's own quotas (AWS raises many on request), from
+    /// `SERVICE[:WHICH]=BURST/PER_SECOND`: WHICH is `read`, `mutating`, an API name
+    /// (`CreateNatGateway`, its own bucket from then on) or absent for both categories.
+    /// A service the table does not name starts from the default's figures and scope.
+    /// Example: `ec2:mutating=200/10`, `route53=10/10`.
+    pub fn with_override(mut self, spec: &str) -> Result<QuotaTable, String> {
+        let bad = |why: &str| {
+            format!(
+                "--api-quota `{spec}`: {why} (expected SERVICE[:read|:mutating|:ApiName]=BURST/PER_SECOND, e.g. ec2:mutating=200/10)"
+            )
+        };
+        let (target, figures) = spec.split_once('=').ok_or_else(|| bad("no `=`"))?;
+        let (service, which) = match target.split_once(':') {
+            Some((s, w)) => (s.trim(), Some(w.trim())),
+            None => (target.trim(), None),
+        };
+        let service = normalize_service(service);
+        if service.is_empty() {
+            return Err(bad("no service"));
+        }
+        let (burst, per_second) = figures.split_once('/').ok_or_else(|| bad("no `/`"))?;
+        let number = |s: &str| {
+            s.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite() && *n > 0.0)
+        };
+        let (Some(burst), Some(per_second)) = (number(burst), number(per_second)) else {
+            return Err(bad("burst and rate must be numbers above 0"));
+        };
+        let quota = Quota::new(burst, per_second);
+        let quotas = self
+            .services
+            .entry(service)
+            .or_insert_with(|| self.default.clone());
+        match which {
+            None | Some("") => {
+                quotas.read = quota;
+                quotas.mutating = quota;
+                quotas.operations.clear();
+            }
+            Some("read") => quotas.read = quota,
+            Some("mutating") => quotas.mutating = quota,
+            Some(api) if api.starts_with(|c: char| c.is_ascii_uppercase()) => {
+                quotas.operations.insert(api.to_string(), quota);
+            }
+            Some(_) => {
+                return Err(bad(
+                    "after `:` comes read, mutating or an API name such as CreateNatGateway",
+                ));
+            }
+        }
+        Ok(self)
+    }
+
     /// Which bucket a call takes its token from, and that bucket's seed.
     pub fn bucket_for(&self, region: &str, service: &str, operation: &str) -> (BucketKey, Quota) {
         let name = normalize_service(service);
@@ -596,6 +651,62 @@ mod tests {
         // A prefix must end at a word boundary.
         assert_eq!(Category::of("Getaway"), Category::Mutating);
         assert_eq!(Category::of("ScanProvisionedProducts"), Category::Read);
+    }
+
+    #[test]
+    fn an_accounts_own_quotas_replace_the_published_seeds() {
+        let seed = |t: &QuotaTable, service: &str, op: &str| t.bucket_for("us-east-1", service, op);
+        let table = QuotaTable::aws()
+            .with_override("ec2:mutating=200/10")
+            .and_then(|t| t.with_override("EC2:CreateNatGateway=20/2"))
+            .and_then(|t| t.with_override("route53=10/10"))
+            .and_then(|t| t.with_override("kms:read=1000/500"))
+            .unwrap();
+        assert_eq!(seed(&table, "EC2", "CreateVpc").1, Quota::new(200.0, 10.0));
+        assert_eq!(
+            seed(&table, "EC2", "DescribeVpcs").1,
+            Quota::new(100.0, 20.0)
+        );
+        let (key, quota) = seed(&table, "EC2", "CreateNatGateway");
+        assert_eq!(
+            (key.scope.as_str(), quota),
+            ("CreateNatGateway", Quota::new(20.0, 2.0))
+        );
+        // The published API bucket that was not overridden stays.
+        assert_eq!(
+            seed(&table, "EC2", "CreateVpcEndpoint").1,
+            Quota::new(4.0, 0.3)
+        );
+        // Route 53 keeps its one global bucket, with the new figures.
+        let (key, quota) = seed(&table, "Route 53", "ChangeResourceRecordSets");
+        assert_eq!((key.region.as_str(), key.scope.as_str()), ("*", "*"));
+        assert_eq!(quota, Quota::new(10.0, 10.0));
+        // A service the table did not name starts from the default (per category).
+        let (key, quota) = seed(&table, "KMS", "GetPublicKey");
+        assert_eq!(
+            (key.scope.as_str(), quota),
+            ("read", Quota::new(1000.0, 500.0))
+        );
+        assert_eq!(seed(&table, "KMS", "CreateKey").1, Quota::new(50.0, 5.0));
+        assert_eq!(
+            seed(&table, "ECS", "ListClusters").1,
+            Quota::new(100.0, 20.0)
+        );
+    }
+
+    #[test]
+    fn a_malformed_quota_override_says_what_is_wrong() {
+        for (spec, why) in [
+            ("ec2:mutating", "no `=`"),
+            ("ec2=200", "no `/`"),
+            ("ec2=0/5", "above 0"),
+            ("ec2=ten/5", "above 0"),
+            ("=1/1", "no service"),
+            ("ec2:writes=1/1", "read, mutating or an API name"),
+        ] {
+            let err = QuotaTable::aws().with_override(spec).unwrap_err();
+            assert!(err.contains(spec) && err.contains(why), "{spec}: {err}");
+        }
     }
 
     #[test]

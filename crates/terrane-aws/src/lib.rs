@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-pub use terrane_aws_core::{ApiCalls, AwsClients};
+pub use terrane_aws_core::{ApiCalls, AwsClients, QuotaTable};
 use terrane_provider::Registry;
 
 /// Every AWS resource type terrane manages.

@@ -15,6 +15,17 @@ pub struct Cli {
     /// At the end, print to stderr how many AWS API calls were made, by service, operation and region.
     #[arg(long, global = true)]
     pub api_stats: bool,
+    /// Your account's own API request quota where AWS raised it: SERVICE[:read|:mutating|:ApiName]=BURST/PER_SECOND,
+    /// e.g. ec2:mutating=200/10 (repeatable, or comma-separated in TERRANE_API_QUOTAS). terrane otherwise paces
+    /// calls by AWS's published defaults.
+    #[arg(
+        long = "api-quota",
+        value_name = "QUOTA",
+        global = true,
+        env = "TERRANE_API_QUOTAS",
+        value_delimiter = ','
+    )]
+    pub api_quotas: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -24,8 +24,17 @@ use crate::session::Session;
 /// The AWS clients of this process, once made, so their API calls can be reported.
 static CLIENTS: std::sync::OnceLock<Arc<AwsClients>> = std::sync::OnceLock::new();
 
+/// The request quotas the clients pace their calls by: AWS's published ones, with the
+/// account's own from `--api-quota`.
+static QUOTAS: std::sync::OnceLock<terrane_aws::QuotaTable> = std::sync::OnceLock::new();
+
 pub async fn run(cli: Cli) -> Result<u8> {
     let api_stats = cli.api_stats;
+    let mut quotas = terrane_aws::QuotaTable::aws();
+    for spec in &cli.api_quotas {
+        quotas = quotas.with_override(spec).map_err(anyhow::Error::msg)?;
+    }
+    let _ = QUOTAS.set(quotas);
     let result = run_command(cli).await;
     if api_stats {
         print_api_stats();
@@ -167,7 +176,8 @@ pub async fn aws_clients() -> Arc<AwsClients> {
     if let Some(c) = CLIENTS.get() {
         return c.clone();
     }
-    let clients = Arc::new(AwsClients::from_env().await);
+    let quotas = QUOTAS.get().cloned().unwrap_or_default();
+    let clients = Arc::new(AwsClients::from_env_with(quotas).await);
     CLIENTS.get_or_init(|| clients).clone()
 }
 
