@@ -13,6 +13,7 @@ mod drift_schedule;
 mod environments;
 mod faults;
 mod interrupt;
+mod local_files;
 mod minimal;
 mod moves;
 mod multi_region;

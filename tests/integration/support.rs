@@ -27,6 +27,14 @@ impl Workdir {
         Workdir { dir, inner: None }
     }
 
+    /// An empty directory, for a stack a test writes itself.
+    pub fn empty() -> Workdir {
+        Workdir {
+            dir: tempfile::tempdir().unwrap(),
+            inner: None,
+        }
+    }
+
     /// A copy of the whole `tree` (e.g. `stacks`, so that modules shared between stacks
     /// resolve), working in `tree/inner`.
     pub fn copy_within(tree: &str, inner: &str) -> Workdir {
@@ -91,7 +99,8 @@ pub fn terrane(moto: Option<&Moto>, args: &[&str]) -> Output {
     cmd.args(args)
         .env("NO_COLOR", "1")
         .env_remove("AWS_PROFILE")
-        .env_remove("TERRANE_STATE");
+        .env_remove("TERRANE_STATE")
+        .env_remove("TERRANE_API_QUOTAS");
     match moto {
         Some(m) => {
             for (k, v) in m.env() {

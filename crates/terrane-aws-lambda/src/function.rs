@@ -108,9 +108,10 @@ fn schema() -> ResourceSchema {
                 "Environment variables, name to value. Visible to anyone who can read the \
                  function: put secrets in Secrets Manager and pass their ARNs here.",
             ),
-            AttrSchema::optional("filename", String).describe(
-                "A local zip file holding the code, uploaded on create and whenever \
-                 `source_code_hash` (or this path) changes.",
+            AttrSchema::optional("filename", String).local_file().describe(
+                "A local zip file holding the code, relative to the stack's directory \
+                 (`${path.module}/app.zip` for a module's own), uploaded on create and \
+                 whenever `source_code_hash` (or this path) changes.",
             ),
             AttrSchema::optional("source_code_hash", String).describe(
                 "The base64 SHA-256 of the code, as Lambda reports it (`CodeSha256`): set it \

@@ -29,6 +29,9 @@ pub fn resource_page(s: &ResourceSchema) -> String {
         if a.unordered {
             notes.push_str(" Compared as a set.");
         }
+        if a.local_file {
+            notes.push_str(" A local file: relative paths are relative to the stack's directory.");
+        }
         let value_type = format!("{:?}", a.value_type).to_lowercase();
         out.push_str(&format!(
             "| `{}` | {kind} | {value_type} | {on_change} | {} |\n",

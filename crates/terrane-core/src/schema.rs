@@ -75,6 +75,9 @@ pub struct AttrSchema {
     pub sensitive: bool,
     /// Compared as a set: order carries no meaning (rules, subnet ids).
     pub unordered: bool,
+    /// A file on the machine running terrane (a Lambda bundle), named relative to the
+    /// stack's directory: kept so in state, joined onto that directory for the provider.
+    pub local_file: bool,
     pub default: Option<DefaultValue>,
     pub description: &'static str,
 }
@@ -89,6 +92,7 @@ impl AttrSchema {
             forces_replacement_once_set: false,
             sensitive: false,
             unordered: false,
+            local_file: false,
             default: None,
             description: "",
         }
@@ -108,6 +112,11 @@ impl AttrSchema {
 
     pub const fn forces_replacement(mut self) -> Self {
         self.forces_replacement = true;
+        self
+    }
+
+    pub const fn local_file(mut self) -> Self {
+        self.local_file = true;
         self
     }
 

@@ -331,6 +331,23 @@ fn skip_dependents(
     }
 }
 
+/// Attributes naming a local file (a Lambda bundle) stay relative to the stack's directory
+/// in the stack and in state, so that every checkout plans the same; the provider, which
+/// reads the file from wherever terrane runs, gets them joined onto that directory.
+fn local_files_resolved(
+    mut inputs: BTreeMap<String, Value>,
+    schema: &terrane_core::ResourceSchema,
+    stack_dir: &std::path::Path,
+) -> BTreeMap<String, Value> {
+    for attr in schema.attributes.iter().filter(|a| a.local_file) {
+        if let Some(Value::String(path)) = inputs.get(attr.name) {
+            let joined = stack_dir.join(path.as_str()).to_string_lossy().into_owned();
+            inputs.insert(attr.name.to_string(), Value::string(joined));
+        }
+    }
+    inputs
+}
+
 #[allow(clippy::too_many_arguments)]
 fn start_step<'a>(
     loaded: Option<&LoadedStack>,
@@ -402,7 +419,10 @@ fn start_step<'a>(
     .unwrap_or_default();
     let id = change.cloud_id.clone().unwrap_or_default();
     let changed: Vec<String> = change.attributes.iter().map(|a| a.name.clone()).collect();
-    let call_inputs = inputs.clone();
+    let call_inputs = match loaded {
+        Some(l) => local_files_resolved(inputs.clone(), provider.schema(), l.stack.root_dir()),
+        None => inputs.clone(),
+    };
     let stack_name = stack_rec.name.clone();
     let fut: ProviderCall<'a> = match kind {
         StepKind::Create => Box::pin(async move {

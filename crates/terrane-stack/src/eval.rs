@@ -200,8 +200,8 @@ impl Evaluator<'_, '_> {
                     .iter()
                     .map(|a| self.expr(a, at, ctx, depth))
                     .collect::<Result<Vec<_>, _>>()?;
-                let v =
-                    functions::call(name, &values).map_err(|m| Diagnostic::at(at.clone(), m))?;
+                let v = functions::call(name, &values, self.stack.root_dir())
+                    .map_err(|m| Diagnostic::at(at.clone(), m))?;
                 self.steps(v, steps, at, ctx, depth)
             }
             Expr::Path(root, steps) => self.path(root, steps, at, ctx, depth),
@@ -296,12 +296,13 @@ impl Evaluator<'_, '_> {
             }
             "module" => self.module_output(steps, at, ctx, depth),
             "path" => {
-                // Files a resource reads (a Lambda bundle) are named relative to the file
-                // that declares them, so a module works wherever it is called from.
+                // Paths are relative to the stack's directory: files (a Lambda bundle)
+                // are read from there whatever directory terrane runs in, and what state
+                // records is the same on every machine and checkout.
                 let (name, rest) = attr_head(steps, at, "path.module or path.root")?;
-                let file = match name {
-                    "module" => &scope.file,
-                    "root" => &self.stack.root_file,
+                let dir = match name {
+                    "module" => relative_dir(self.stack.root_dir(), &scope.file),
+                    "root" => ".".to_string(),
                     other => {
                         return Err(Diagnostic::at(
                             at.clone(),
@@ -309,15 +310,7 @@ impl Evaluator<'_, '_> {
                         ));
                     }
                 };
-                let dir = file.parent().unwrap_or(std::path::Path::new("."));
-                let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-                self.steps(
-                    Value::string(dir.to_string_lossy().into_owned()),
-                    rest,
-                    at,
-                    ctx,
-                    depth,
-                )
+                self.steps(Value::string(dir), rest, at, ctx, depth)
             }
             name => {
                 let Some(group) = scope.resources.get(name) else {
@@ -663,5 +656,58 @@ fn unknown_name<'a>(
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
+    }
+}
+
+/// The directory of `file` relative to `root` (`.` for the root itself, `modules/fn`,
+/// `../shared/net` for a module beside the stack), with `/` between parts.
+fn relative_dir(root: &std::path::Path, file: &std::path::Path) -> String {
+    use std::path::Component;
+    let canonical = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let root = canonical(root);
+    let dir = canonical(file.parent().unwrap_or(std::path::Path::new(".")));
+    let (r, d): (Vec<Component<'_>>, Vec<Component<'_>>) =
+        (root.components().collect(), dir.components().collect());
+    let common = r.iter().zip(&d).take_while(|(a, b)| a == b).count();
+    let parts: Vec<String> = std::iter::repeat_n("..".to_string(), r.len() - common)
+        .chain(
+            d[common..]
+                .iter()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+        )
+        .collect();
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_dir;
+
+    #[test]
+    fn module_directories_relative_to_the_stacks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("stack");
+        for d in ["stack/modules/fn", "shared/net"] {
+            std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        let file = |p: &str| tmp.path().join(p);
+        assert_eq!(relative_dir(&root, &file("stack/stack.yaml")), ".");
+        assert_eq!(
+            relative_dir(&root, &file("stack/modules/fn/module.yaml")),
+            "modules/fn"
+        );
+        assert_eq!(
+            relative_dir(&root, &file("shared/net/module.yaml")),
+            "../shared/net"
+        );
+        // The same through a path with `..` in it (as `source: ../shared/net` gives).
+        assert_eq!(
+            relative_dir(&root, &file("stack/../shared/net/module.yaml")),
+            "../shared/net"
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 use ipnet::Ipv4Net;
 use terrane_core::Value;
@@ -21,13 +22,15 @@ pub const NAMES: &[&str] = &[
     "tostring",
 ];
 
-pub fn call(name: &str, args: &[Value]) -> Result<Value, String> {
+/// Calls `name`; files (`filebase64sha256`) are named relative to `stack_dir`, the
+/// directory of the stack's `stack.yaml`, whatever directory terrane runs in.
+pub fn call(name: &str, args: &[Value], stack_dir: &Path) -> Result<Value, String> {
     if args.iter().any(Value::contains_unknown) {
         return Ok(Value::Unknown);
     }
     match (name, args) {
         ("cidrsubnet", [prefix, newbits, netnum]) => cidrsubnet(prefix, newbits, netnum),
-        ("filebase64sha256", [Value::String(path)]) => filebase64sha256(path),
+        ("filebase64sha256", [Value::String(path)]) => filebase64sha256(path, stack_dir),
         ("replace", [Value::String(s), Value::String(from), Value::String(to)]) => {
             Ok(Value::string(s.replace(from.as_str(), to)))
         }
@@ -134,10 +137,11 @@ fn cidrsubnet(prefix: &Value, newbits: &Value, netnum: &Value) -> Result<Value, 
 
 /// The base64 SHA-256 of a file's bytes: how AWS reports a Lambda bundle (`CodeSha256`), so
 /// that a changed bundle shows up as a difference.
-fn filebase64sha256(path: &str) -> Result<Value, String> {
+fn filebase64sha256(path: &str, stack_dir: &Path) -> Result<Value, String> {
     use base64::Engine as _;
     use sha2::Digest as _;
-    let bytes = std::fs::read(path).map_err(|e| format!("filebase64sha256: {path}: {e}"))?;
+    let bytes = std::fs::read(stack_dir.join(path))
+        .map_err(|e| format!("filebase64sha256: {path}: {e}"))?;
     Ok(Value::string(
         base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&bytes)),
     ))
@@ -152,19 +156,22 @@ mod tests {
         let v = call(
             "cidrsubnet",
             &[Value::from("10.0.0.0/16"), Value::int(8), Value::int(2)],
+            Path::new("."),
         )
         .unwrap();
         assert_eq!(v, Value::from("10.0.2.0/24"));
         let v = call(
             "cidrsubnet",
             &[Value::from("10.1.0.0/16"), Value::int(4), Value::int(15)],
+            Path::new("."),
         )
         .unwrap();
         assert_eq!(v, Value::from("10.1.240.0/20"));
         assert!(
             call(
                 "cidrsubnet",
-                &[Value::from("10.0.0.0/16"), Value::int(2), Value::int(4)]
+                &[Value::from("10.0.0.0/16"), Value::int(2), Value::int(4)],
+                Path::new("."),
             )
             .is_err()
         );

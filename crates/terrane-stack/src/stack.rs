@@ -90,6 +90,17 @@ pub struct ResourceInstance {
     pub default_tags: BTreeMap<String, String>,
 }
 
+impl Stack {
+    /// The directory holding `stack.yaml`: what relative file paths in the stack (and
+    /// `path.root`, `path.module`) are relative to.
+    pub fn root_dir(&self) -> &Path {
+        match self.root_file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        }
+    }
+}
+
 impl ResourceInstance {
     /// The property names as written, with where each was written.
     pub fn property_keys(&self) -> Vec<(String, SourceLocation)> {
