@@ -15,7 +15,7 @@ use aws_sdk_ec2::types::{
     Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType as Ec2ResourceType,
     SecurityGroup as Sg, UserIdGroupPair,
 };
-use terrane_core::{AttrSchema, DefaultValue, ResourceSchema, Value, ValueType};
+use terrane_core::{AttrSchema, DefaultValue, OwnsAll, ResourceSchema, Value, ValueType};
 use terrane_provider::{
     Attributes, CreateRequest, CreateResponse, DeleteRequest, FindRequest, ObserveRequest,
     ObserveResponse, ProviderError, ResourceType, UpdateRequest, UpdateResponse,
@@ -55,16 +55,22 @@ fn schema() -> ResourceSchema {
             AttrSchema::required("vpc_id", String)
                 .forces_replacement()
                 .describe("The VPC the group belongs to."),
-            AttrSchema::optional("ingress", List).unordered().describe(
-                "Inbound rules: maps of protocol (tcp, udp, icmp or \"-1\" for all), \
+            AttrSchema::optional("ingress", List)
+                .unordered()
+                .owns_all(rules_of("ingress"))
+                .describe(
+                    "Inbound rules: maps of protocol (tcp, udp, icmp or \"-1\" for all), \
                      from_port, to_port, cidr_blocks, ipv6_cidr_blocks, \
                      source_security_group_ids, prefix_list_ids and description. \
                      When unset, the live rules are left alone; `[]` removes them all.",
-            ),
-            AttrSchema::optional("egress", List).unordered().describe(
-                "Outbound rules, as ingress. When unset, AWS's default egress \
+                ),
+            AttrSchema::optional("egress", List)
+                .unordered()
+                .owns_all(rules_of("egress"))
+                .describe(
+                    "Outbound rules, as ingress. When unset, AWS's default egress \
                      (all traffic to anywhere) is left alone.",
-            ),
+                ),
             AttrSchema::optional("tags", Map).describe("Tags on the security group."),
             AttrSchema::computed("id", String).describe("The security group id (sg-...)."),
             AttrSchema::computed("arn", String).describe("The security group's ARN."),
@@ -80,6 +86,16 @@ fn schema() -> ResourceSchema {
 
 // ---------------------------------------------------------------------------------------
 // Rules
+
+/// Set inline, `ingress` (or `egress`) is every rule of that direction the group has, so a
+/// separate `aws.ec2.security_group_rule` of that direction on the group cannot coexist.
+const fn rules_of(direction: &'static str) -> OwnsAll {
+    OwnsAll {
+        member_type: "aws.ec2.security_group_rule",
+        via: "security_group_id",
+        when: Some(("direction", direction)),
+    }
+}
 
 /// Where a rule lets traffic come from (ingress) or go to (egress).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

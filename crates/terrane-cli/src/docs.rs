@@ -29,6 +29,16 @@ pub fn resource_page(s: &ResourceSchema) -> String {
         if a.unordered {
             notes.push_str(" Compared as a set.");
         }
+        if let Some(owned) = a.owns_all {
+            let which = owned
+                .when
+                .map(|(k, v)| format!(" with `{k}: {v}`"))
+                .unwrap_or_default();
+            notes.push_str(&format!(
+                " Set, it lists every one of them: a separate `{}`{which} on this resource is refused.",
+                owned.member_type
+            ));
+        }
         if a.local_file {
             notes.push_str(" A local file: relative paths are relative to the stack's directory.");
         }

@@ -11,7 +11,9 @@ pub mod value;
 
 pub use address::Address;
 pub use diagnostic::{Diagnostic, Diagnostics, SourceLocation};
-pub use schema::{AttrKind, AttrSchema, DefaultValue, ResourceSchema, SchemaSource, ValueType};
+pub use schema::{
+    AttrKind, AttrSchema, DefaultValue, OwnsAll, ResourceSchema, SchemaSource, ValueType,
+};
 pub use secret::{SecretHasher, SecretString};
 pub use value::Value;
 

@@ -61,6 +61,20 @@ impl DefaultValue {
     }
 }
 
+/// What an attribute that lists every object of a kind on its resource owns (a security
+/// group's inline `ingress` lists all of the group's inbound rules): while it is set, a
+/// separate resource of `member_type` attached to the same resource would be removed by
+/// every apply of the owner, and added back by its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct OwnsAll {
+    pub member_type: &'static str,
+    /// The member's attribute that holds the owner's id (`security_group_id`).
+    pub via: &'static str,
+    /// The member's attribute and value that make it one of the owned kind (a rule's
+    /// `direction: ingress`); every member is, when absent.
+    pub when: Option<(&'static str, &'static str)>,
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct AttrSchema {
     pub name: &'static str,
@@ -78,6 +92,8 @@ pub struct AttrSchema {
     /// A file on the machine running terrane (a Lambda bundle), named relative to the
     /// stack's directory: kept so in state, joined onto that directory for the provider.
     pub local_file: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owns_all: Option<OwnsAll>,
     pub default: Option<DefaultValue>,
     pub description: &'static str,
 }
@@ -93,6 +109,7 @@ impl AttrSchema {
             sensitive: false,
             unordered: false,
             local_file: false,
+            owns_all: None,
             default: None,
             description: "",
         }
@@ -112,6 +129,11 @@ impl AttrSchema {
 
     pub const fn forces_replacement(mut self) -> Self {
         self.forces_replacement = true;
+        self
+    }
+
+    pub const fn owns_all(mut self, owned: OwnsAll) -> Self {
+        self.owns_all = Some(owned);
         self
     }
 

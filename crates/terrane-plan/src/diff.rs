@@ -35,6 +35,9 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, Diagnostics> {
         recorded.iter().map(|r| (&r.address, r)).collect();
     let mut lookup = PlannedLookup::new();
     let mut diags = Diagnostics::new();
+    for conflict in crate::exclusive::conflicts(stack, schemas) {
+        diags.push(conflict);
+    }
     let mut changes = Vec::with_capacity(stack.instances.len() + recorded.len());
 
     let mut referenced = vec![false; stack.instances.len()];

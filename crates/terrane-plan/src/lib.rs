@@ -5,6 +5,7 @@
 mod desired;
 mod diff;
 pub mod drift;
+mod exclusive;
 mod steps;
 
 use std::collections::BTreeMap;

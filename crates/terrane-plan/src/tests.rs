@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use terrane_core::schema::DefaultValue;
 use terrane_core::{
-    Address, AttrSchema, ResourceSchema, SchemaSource, SecretHasher, Value, ValueType,
+    Address, AttrSchema, OwnsAll, ResourceSchema, SchemaSource, SecretHasher, Value, ValueType,
 };
 use terrane_stack::{LoadOptions, Stack, StackGraph, load_stack};
 
@@ -39,6 +39,25 @@ fn schemas() -> Schemas {
                 AttrSchema::optional("dns", ValueType::Bool).default(DefaultValue::Bool(true)),
                 AttrSchema::optional("key", ValueType::String).forces_replacement_once_set(),
                 AttrSchema::optional("tags", ValueType::Map),
+                AttrSchema::computed("id", ValueType::String),
+            ],
+        ),
+        base(
+            "t.group",
+            vec![
+                AttrSchema::optional("ingress", ValueType::List).owns_all(OwnsAll {
+                    member_type: "t.rule",
+                    via: "group_id",
+                    when: Some(("direction", "ingress")),
+                }),
+                AttrSchema::computed("id", ValueType::String),
+            ],
+        ),
+        base(
+            "t.rule",
+            vec![
+                AttrSchema::required("group_id", ValueType::String),
+                AttrSchema::required("direction", ValueType::String),
                 AttrSchema::computed("id", ValueType::String),
             ],
         ),
@@ -404,4 +423,33 @@ fn an_attribute_that_replaces_once_set_is_set_in_place_first() {
             .iter()
             .any(|a| a.name == "key" && a.forces_replacement)
     );
+}
+
+#[test]
+fn a_separate_member_of_a_list_its_owner_sets_inline_is_refused() {
+    let stack = |rule_direction: &str, inline: &str| {
+        format!(
+            "stack: demo\nregion: us-east-1\nlocals:\n  gid: ${{open.id}}\nresources:\n  open:\n    type: t.group\n    properties:\n{inline}\n  bare:\n    type: t.group\n  https:\n    type: t.rule\n    properties:\n      group_id: ${{local.gid}}\n      direction: {rule_direction}\n  other:\n    type: t.rule\n    properties:\n      group_id: ${{bare.id}}\n      direction: ingress\n"
+        )
+    };
+    let inline = "      ingress: [{port: 80}]";
+    let w = world(&stack("ingress", inline));
+    let err = run(&w, &[], &BTreeMap::new()).unwrap_err().to_string();
+    // Named where the rule points at the group (through a local), the group's list located.
+    assert!(err.contains("stack.yaml:15:7"), "{err}");
+    assert!(
+        err.contains(
+            "`https` (t.rule, direction: ingress) is attached to `open`, whose `ingress` lists all of those"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("`open` sets `ingress` at "), "{err}");
+    assert!(err.contains("stack.yaml:9:7"), "{err}");
+    // `other` is on a group that leaves `ingress` unset: no finding for it.
+    assert!(!err.contains("`other`"), "{err}");
+
+    // An egress rule is not one of the inbound rules the list owns.
+    assert!(run(&world(&stack("egress", inline)), &[], &BTreeMap::new()).is_ok());
+    // Nor is anything owned when the list is left out.
+    assert!(run(&world(&stack("ingress", "      {}")), &[], &BTreeMap::new()).is_ok());
 }
