@@ -565,6 +565,6 @@ async fn pyairtable() {
 /// Resources of each reference stack as its test applies it (environment and variables
 /// above); `terrane validate` prints the same counts.
 const RESOURCES_AI_TUTOR: usize = 54;
-const RESOURCES_AI_NUTRITIONIST: usize = 53;
+const RESOURCES_AI_NUTRITIONIST: usize = 57;
 const RESOURCES_AI_TEDDY_BEAR: usize = 193;
 const RESOURCES_PYAIRTABLE: usize = 172;

@@ -1,6 +1,7 @@
-//! terrane's Lambda: functions.
+//! terrane's Lambda: functions and their permissions.
 
 pub mod function;
+pub mod permission;
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use terrane_provider::Registry;
 /// Registers every resource type of this service. Adding a type is one line here.
 pub fn register(registry: &mut Registry, clients: &Arc<AwsClients>) {
     registry.register(Arc::new(function::Function::new(clients.clone())));
+    registry.register(Arc::new(permission::Permission::new(clients.clone())));
 }
 
 /// The client for `region`, counting its calls.

@@ -248,3 +248,83 @@ async fn function_lifecycle() {
     let _ = std::fs::remove_file(zip);
     let _ = std::fs::remove_file(zip2);
 }
+
+/// A permission is one statement of the function's policy: made with AddPermission, read
+/// back from GetPolicy (an unknown statement and a missing function mixed in), deleted with
+/// RemovePermission, twice without error.
+#[tokio::test]
+async fn permission_lifecycle() {
+    use terrane_aws_lambda::permission::Permission;
+    let moto = Moto::start();
+    let clients = moto.clients(REGION).await;
+    let functions = Function::new(clients.clone());
+    let permissions = Permission::new(clients);
+    let role = lambda_role(&moto).await;
+    let (zip, hash) = write_zip("perm", "def handler(event, context):\n    return 1\n");
+    let function = attrs(&[
+        ("name", Value::string("hooks")),
+        ("runtime", Value::string("python3.12")),
+        ("handler", Value::string("app.handler")),
+        ("role", Value::string(&role)),
+        ("filename", Value::string(&zip)),
+        ("source_code_hash", Value::string(&hash)),
+    ]);
+    create(&functions, "hooks", &function).await;
+
+    let source = "arn:aws:execute-api:us-east-1:123456789012:abc123/*/POST/webhooks";
+    let inputs = attrs(&[
+        ("function_name", Value::string("hooks")),
+        ("statement_id", Value::string("api-gateway")),
+        ("action", Value::string("lambda:InvokeFunction")),
+        ("principal", Value::string("apigateway.amazonaws.com")),
+        ("source_arn", Value::string(source)),
+    ]);
+    let (id, created) = create(&permissions, "api_invokes", &inputs).await;
+    assert_eq!(id, "hooks/api-gateway");
+    for (k, want) in &inputs {
+        assert_eq!(created.get(k), Some(want), "{k}: {created:?}");
+    }
+    let rules = attrs(&[
+        ("function_name", Value::string("hooks")),
+        ("statement_id", Value::string("schedule")),
+        ("action", Value::string("lambda:InvokeFunction")),
+        ("principal", Value::string("events.amazonaws.com")),
+    ]);
+    let (schedule, _) = create(&permissions, "schedule_invokes", &rules).await;
+
+    // The policy as AWS keeps it: both statements, each under its own id.
+    let lambda = aws_sdk_lambda::Client::new(&moto.sdk_config(REGION).await);
+    let policy = lambda
+        .get_policy()
+        .function_name("hooks")
+        .send()
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    let sids: Vec<&str> = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["Sid"].as_str())
+        .collect();
+    assert_eq!(sids, ["api-gateway", "schedule"]);
+
+    let found = observe(
+        &permissions,
+        &[
+            &id,
+            "hooks/not-a-statement",
+            "no-such-function/x",
+            &schedule,
+        ],
+    )
+    .await;
+    assert_eq!(found.keys().collect::<Vec<_>>(), [&id, &schedule]);
+    assert_eq!(found[&id], created);
+    // Untaggable: nothing is found by ownership.
+    assert!(find(&permissions, STACK, None).await.is_empty());
+
+    delete_twice_and_gone(&permissions, &id, &created).await;
+    let left = observe(&permissions, &[&schedule]).await;
+    assert_eq!(left.keys().collect::<Vec<_>>(), [&schedule]);
+}
