@@ -1,7 +1,8 @@
-//! terrane's ACM: certificates. ACM is regional: a certificate for CloudFront lives in
+//! terrane's ACM: certificates, and the wait for their issuance. ACM is regional: a certificate for CloudFront lives in
 //! us-east-1, one for a load balancer in the balancer's region.
 
 pub mod certificate;
+pub mod certificate_validation;
 
 use std::sync::Arc;
 
@@ -11,6 +12,9 @@ use terrane_provider::Registry;
 /// Registers every resource type of this service. Adding a type is one line here.
 pub fn register(registry: &mut Registry, clients: &Arc<AwsClients>) {
     registry.register(Arc::new(certificate::Certificate::new(clients.clone())));
+    registry.register(Arc::new(
+        certificate_validation::CertificateValidation::new(clients.clone()),
+    ));
 }
 
 /// The client for `region`, counting its calls.

@@ -223,3 +223,76 @@ async fn certificate_lifecycle() {
     delete_twice_and_gone(&certs, &arn, &updated).await;
     delete_twice_and_gone(&certs, &other_arn, &other_attrs).await;
 }
+
+/// A validation waits for issuance with the SDK's waiter (moto issues a DNS-validated
+/// certificate 60 s after the request; the waiter polls every 60 s or more, so this test
+/// takes about a minute), is present only while its certificate is issued, and makes and
+/// deletes nothing in AWS.
+#[tokio::test]
+async fn a_validation_waits_until_the_certificate_is_issued() {
+    use terrane_aws_acm::certificate_validation::CertificateValidation;
+    let moto = Moto::start();
+    let validations = CertificateValidation::new(moto.clients(REGION).await);
+    let acm = aws_sdk_acm::Client::new(&moto.sdk_config(REGION).await);
+    let request = |domain: &'static str| {
+        let acm = acm.clone();
+        async move {
+            acm.request_certificate()
+                .domain_name(domain)
+                .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
+                .send()
+                .await
+                .unwrap()
+                .certificate_arn()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let arn = request("app.example.com").await;
+    let status = |arn: String| {
+        let acm = acm.clone();
+        async move {
+            acm.describe_certificate()
+                .certificate_arn(arn)
+                .send()
+                .await
+                .unwrap()
+                .certificate()
+                .and_then(|c| c.status().map(|s| s.as_str().to_string()))
+                .unwrap()
+        }
+    };
+    assert_eq!(status(arn.clone()).await, "PENDING_VALIDATION");
+    // Not issued yet: not there.
+    assert!(observe(&validations, &[&arn]).await.is_empty());
+
+    let inputs = attrs(&[("certificate_arn", Value::string(&arn))]);
+    let out = validations
+        .create(CreateRequest {
+            region: REGION,
+            address: &Address::new("issued"),
+            inputs: &inputs,
+            client_token: "t",
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.id, arn);
+    assert_eq!(
+        status(arn.clone()).await,
+        "ISSUED",
+        "create returned only once issued"
+    );
+
+    // Present now; an unknown certificate and one still pending are not.
+    let pending = request("later.example.com").await;
+    let unknown =
+        "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000";
+    let found = observe(&validations, &[&arn, &pending, unknown]).await;
+    assert_eq!(found.keys().collect::<Vec<_>>(), [&arn]);
+    assert_eq!(s(&found[&arn], "certificate_arn"), arn);
+    assert!(find(&validations, STACK, None).await.is_empty());
+
+    // Deleting a validation leaves the certificate alone.
+    delete(&validations, &arn, &out.attributes).await;
+    assert_eq!(status(arn.clone()).await, "ISSUED");
+}
