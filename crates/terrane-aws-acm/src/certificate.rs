@@ -229,7 +229,7 @@ async fn read_tags(
     Ok(out.map(|o| tags_value(o.tags())))
 }
 
-async fn describe(
+pub(crate) async fn describe(
     client: &aws_sdk_acm::Client,
     arn: &str,
 ) -> Result<Option<CertificateDetail>, ProviderError> {

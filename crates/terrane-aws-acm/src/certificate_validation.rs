@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use aws_sdk_acm::client::Waiters;
 use futures::{StreamExt, TryStreamExt};
 use terrane_aws_core::inputs::{require_str, wanted};
-use terrane_aws_core::{unless_gone, waiter_error};
+use terrane_aws_core::waiter_error;
 use terrane_core::{AttrSchema, ResourceSchema, Value, ValueType};
 use terrane_provider::{
     Attributes, CreateRequest, CreateResponse, DeleteRequest, FindRequest, ObserveRequest,
@@ -22,8 +22,6 @@ use terrane_provider::{
 use crate::AwsClients;
 
 pub const TYPE_NAME: &str = "aws.acm.certificate_validation";
-
-const NOT_FOUND: &str = "ResourceNotFoundException";
 
 /// How long a certificate may take to be issued once its validation records exist (AWS:
 /// usually minutes; DNS propagation can take longer).
@@ -76,17 +74,9 @@ impl CertificateValidation {
 
 /// Whether the certificate `arn` exists and is issued.
 async fn issued(client: &aws_sdk_acm::Client, arn: &str) -> Result<bool, ProviderError> {
-    let out = unless_gone(
-        "DescribeCertificate",
-        client
-            .describe_certificate()
-            .certificate_arn(arn)
-            .send()
-            .await,
-        &[NOT_FOUND],
-    )?;
-    Ok(out
-        .and_then(|o| o.certificate().and_then(|c| c.status().cloned()))
+    let detail = crate::certificate::describe(client, arn).await?;
+    Ok(detail
+        .and_then(|c| c.status().cloned())
         .is_some_and(|s| s.as_str() == "ISSUED"))
 }
 
