@@ -104,10 +104,10 @@ impl Permission {
         let doc: serde_json::Value = serde_json::from_str(&policy).map_err(|e| {
             ProviderError::api("GetPolicy", format!("a policy that is not JSON: {e}"))
         })?;
-        let statements = match &doc["Statement"] {
-            serde_json::Value::Array(items) => items.clone(),
-            one @ serde_json::Value::Object(_) => vec![one.clone()],
-            _ => Vec::new(),
+        let statements: &[serde_json::Value] = match &doc["Statement"] {
+            serde_json::Value::Array(items) => items,
+            one @ serde_json::Value::Object(_) => std::slice::from_ref(one),
+            _ => &[],
         };
         Ok(statements
             .iter()

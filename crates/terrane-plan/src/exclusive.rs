@@ -67,30 +67,32 @@ pub fn conflicts(stack: &Stack, schemas: &dyn SchemaSource) -> Vec<Diagnostic> {
         let Ok(props) = stack.evaluate_properties(inst, &IdMarkers) else {
             continue;
         };
-        for (attr, owned, owner_index) in owners.values().flatten() {
-            if owned.member_type != inst.type_name {
-                continue;
-            }
-            let owner = &stack.instances[*owner_index];
-            let target = match props.get(owned.via) {
-                Some(Value::String(s)) => s.strip_prefix(MARK),
-                _ => None,
-            };
-            if target != Some(owner.address.as_str()) {
-                continue;
-            }
-            if let Some((key, value)) = owned.when
-                && props.get(key) != Some(&Value::string(value))
-            {
-                continue;
-            }
-            let location = inst
-                .property_location(owned.via)
-                .unwrap_or_else(|| inst.location.clone());
-            let owner_at = owner
-                .property_location(attr)
-                .unwrap_or_else(|| owner.location.clone());
-            found.push(
+        // The owners this member's attributes name, looked up by address.
+        let named = props.iter().filter_map(|(via, value)| match value {
+            Value::String(s) => s
+                .strip_prefix(MARK)
+                .and_then(|target| owners.get(target))
+                .map(|entries| (via, entries)),
+            _ => None,
+        });
+        for (via, entries) in named {
+            for (attr, owned, owner_index) in entries {
+                if owned.member_type != inst.type_name || owned.via != via {
+                    continue;
+                }
+                let owner = &stack.instances[*owner_index];
+                if let Some((key, value)) = owned.when
+                    && props.get(key) != Some(&Value::string(value))
+                {
+                    continue;
+                }
+                let location = inst
+                    .property_location(owned.via)
+                    .unwrap_or_else(|| inst.location.clone());
+                let owner_at = owner
+                    .property_location(attr)
+                    .unwrap_or_else(|| owner.location.clone());
+                found.push(
                 Diagnostic::at(
                     location,
                     format!(
@@ -111,6 +113,7 @@ pub fn conflicts(stack: &Stack, schemas: &dyn SchemaSource) -> Vec<Diagnostic> {
                     owner.address
                 )),
             );
+            }
         }
     }
     found
